@@ -1,0 +1,17 @@
+"""Where the project keeps things: its root, the data folders, and the default stores."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# The package lives at the project root (installed editable or run from a clone).
+ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("PIPELINE_DATA_DIR", ROOT / "data"))
+RAW_DIR = DATA_DIR / "raw"
+PROCESSED_DIR = DATA_DIR / "processed"
+
+# MLflow 3's embedded default, anchored at the root so every entry point shares it.
+DEFAULT_TRACKING_URI = f"sqlite:///{ROOT / 'mlflow.db'}"
+DEFAULT_ARTIFACT_ROOT = ROOT / "mlruns"
+# Optuna studies persist beside the tracking store, out of git.
+DEFAULT_OPTUNA_STORAGE = f"sqlite:///{ROOT / 'optuna.db'}"

@@ -1,0 +1,147 @@
+"""The one place that talks to MLflow: where runs go, how they start, and how steps log what they made."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import mlflow
+import numpy as np
+
+from pipeline import settings
+
+# MLflow refuses parameter values longer than this.
+MAX_PARAM_CHARS = 6000
+
+
+def configure() -> str:
+    """Use $MLFLOW_TRACKING_URI when set, else the project's SQLite store; returns the URI in use."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or settings.DEFAULT_TRACKING_URI
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
+def on_default_store() -> bool:
+    """True when runs go to the project's own mlflow.db (not a server the user chose)."""
+    return mlflow.get_tracking_uri() == settings.DEFAULT_TRACKING_URI
+
+
+def experiment_id(name: str) -> str:
+    """The id of experiment `name`, created if needed, its artifacts under the project's mlruns/ by default."""
+    found = mlflow.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    location = None
+    if on_default_store():
+        # Anchor artifacts at the root rather than at whatever folder the command ran from.
+        location = (settings.DEFAULT_ARTIFACT_ROOT / name.replace("/", "_")).as_uri()
+    return mlflow.create_experiment(name, artifact_location=location)
+
+
+@contextlib.contextmanager
+def start_run(default_experiment: str, run_name: str | None = None, *, nested: bool = False,
+              tags: Mapping[str, str] | None = None) -> Iterator[mlflow.ActiveRun]:
+    """Start (or, under `mlflow run`, resume) a run; a nested one goes under the active run.
+
+    The experiment is the active run's when nesting, $MLFLOW_EXPERIMENT_NAME/ID when set (as `mlflow run`
+    sets them), else `default_experiment`.
+    """
+    configure()
+    kwargs: dict[str, Any] = {"run_name": run_name, "tags": dict(tags or {})}
+    parent = mlflow.active_run()
+    if nested and parent is not None:
+        kwargs.update(nested=True, experiment_id=parent.info.experiment_id)
+    elif "MLFLOW_RUN_ID" in os.environ:
+        # Launched by `mlflow run`: the run exists already; it takes no new name.
+        kwargs = {"run_id": os.environ["MLFLOW_RUN_ID"], "tags": kwargs["tags"]}
+    elif not (os.environ.get("MLFLOW_EXPERIMENT_NAME") or os.environ.get("MLFLOW_EXPERIMENT_ID")):
+        kwargs["experiment_id"] = experiment_id(default_experiment)
+    with mlflow.start_run(**kwargs) as run:
+        yield run
+
+
+def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts become dotted keys, so every choice is its own column in the UI."""
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    """Log (possibly nested) parameters; None becomes 'none', long values are cut to MLflow's limit."""
+    flat = {key: ("none" if value is None else value) for key, value in flatten(params).items()}
+    mlflow.log_params({key: str(value)[:MAX_PARAM_CHARS] for key, value in flat.items()})
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+    """Log finite numeric metrics; others (NaN from a diverged model is kept, None is skipped)."""
+    mlflow.log_metrics({key: float(value) for key, value in metrics.items() if value is not None}, step=step)
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    """Tag the active run."""
+    mlflow.set_tags({key: str(value) for key, value in tags.items()})
+
+
+def log_figure(figure, artifact_file: str) -> None:
+    """Log a matplotlib figure as a PNG artifact and close it."""
+    import matplotlib.pyplot as plt
+
+    mlflow.log_figure(figure, artifact_file)
+    plt.close(figure)
+
+
+def log_table(table, artifact_file: str, markdown: bool = False) -> None:
+    """Log a pandas DataFrame as CSV (and as a Markdown twin when asked)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(artifact_file).name
+        table.to_csv(path, index=False)
+        mlflow.log_artifact(str(path), artifact_path=str(Path(artifact_file).parent) if "/" in artifact_file else None)
+        if markdown:
+            md = path.with_suffix(".md")
+            md.write_text(table.to_markdown(index=False) + "\n")
+            mlflow.log_artifact(str(md), artifact_path=str(Path(artifact_file).parent) if "/" in artifact_file else None)
+
+
+def log_json(obj: Any, artifact_file: str) -> None:
+    """Log a JSON-serialisable object as a JSON artifact."""
+    mlflow.log_text(json.dumps(obj, indent=2, default=str) + "\n", artifact_file)
+
+
+def log_file(path: str | Path, artifact_path: str | None = None) -> None:
+    """Log a file as an artifact."""
+    mlflow.log_artifact(str(path), artifact_path=artifact_path)
+
+
+def log_dataset(features: np.ndarray, targets: np.ndarray, *, name: str, context: str, source: str,
+                digest: str) -> None:
+    """Record a data split as an MLflow dataset input, with the digest of its full contents."""
+    with warnings.catch_warnings():
+        # MLflow registers its local-file source class twice and then warns that a path is ambiguous.
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+        dataset = mlflow.data.from_numpy(features, targets=targets, source=Path(source).resolve().as_uri(),
+                                         name=name, digest=digest[:36])
+    mlflow.log_input(dataset, context=context)
+
+
+def run_entry_point(entry_point: str, parameters: Mapping[str, Any]) -> str:
+    """Run one of the project's entry points as a child of the active run, in its experiment; returns its run id.
+
+    Like MLflow's multistep example, each step is its own `mlflow run` in the installed environment.
+    """
+    import mlflow.projects
+
+    parent = mlflow.active_run()
+    submitted = mlflow.projects.run(
+        str(settings.ROOT), entry_point=entry_point, parameters={k: str(v) for k, v in parameters.items()},
+        experiment_id=parent.info.experiment_id if parent else None, env_manager="local")
+    return submitted.run_id

@@ -1,0 +1,105 @@
+"""Shared fixtures: a temporary MLflow store and data folder, and tiny data sets in their real file formats."""
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+from pipeline import settings  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tracking_uri(tmp_path_factory) -> str:
+    """One temporary SQLite tracking store for the session (creating its tables costs seconds)."""
+    folder = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    return uri
+
+
+@pytest.fixture()
+def store(tracking_uri, tmp_path, monkeypatch):
+    """The temporary tracking store, plus a fresh data folder; every test's runs land in its own experiment."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    name = f"test-{tmp_path.name}"
+    experiment_id = mlflow.create_experiment(name, artifact_location=(tmp_path / "artifacts").as_uri())
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", name)
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    data = tmp_path / "data"
+    monkeypatch.setattr(settings, "DATA_DIR", data)
+    monkeypatch.setattr(settings, "RAW_DIR", data / "raw")
+    monkeypatch.setattr(settings, "PROCESSED_DIR", data / "processed")
+    yield experiment_id
+    while mlflow.active_run():
+        mlflow.end_run()
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """An idx file as Fashion-MNIST ships it: big-endian header, then the ubyte data, gzipped."""
+    magic = 0x0800 + array.ndim
+    header = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture()
+def fashion_mnist_dir(tmp_path) -> Path:
+    """A tiny Fashion-MNIST (200 train, 50 test) in the four original idx .gz files."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "fashion-mnist"
+    folder.mkdir()
+    for prefix, n in (("train", 200), ("t10k", 50)):
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n) % 10)
+    return folder
+
+
+def write_cifar_batch(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
+    """A batch file in the official layout: a protocol-3 pickle of bytes keys, CHW-flattened data."""
+    batch = {b"batch_label": b"tiny", b"labels": [int(v) for v in labels],
+             b"data": images.transpose(0, 3, 1, 2).reshape(len(images), 3072),
+             b"filenames": [f"{i}.png".encode() for i in range(len(images))]}
+    with open(path, "wb") as f:
+        pickle.dump(batch, f, protocol=3)
+
+
+@pytest.fixture()
+def cifar_dir(tmp_path) -> Path:
+    """A tiny CIFAR-10 (5 x 20 train, 20 test) as a cifar-10-batches-py/ folder."""
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "cifar" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        write_cifar_batch(folder / name, rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8), np.arange(20) % 10)
+    return folder
+
+
+@pytest.fixture()
+def cifar_tar(cifar_dir) -> Path:
+    """The same tiny CIFAR-10 packed as cifar-10-python.tar.gz."""
+    archive = cifar_dir.parent / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(cifar_dir, arcname="cifar-10-batches-py")
+    return archive
+
+
+@pytest.fixture()
+def clock_dir(tmp_path) -> Path:
+    """A tiny clock data set in the course's format: 60 images of 32x32, labels [hour, minute]."""
+    folder = tmp_path / "clocks"
+    folder.mkdir()
+    rng = np.random.default_rng(2)
+    np.save(folder / "images.npy", rng.integers(0, 256, (60, 32, 32), dtype=np.uint8))
+    minutes = np.arange(60) * 12
+    np.save(folder / "labels.npy", np.stack([minutes // 60, minutes % 60], axis=1))
+    return folder
