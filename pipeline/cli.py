@@ -29,6 +29,14 @@ def boolean(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+def optional(kind: Callable[[str], object]) -> Callable[[str], object]:
+    """An argument type where an empty string (an MLproject parameter left at its default) means None."""
+    def parse(text: str):
+        return None if str(text).strip() in ("", "none", "None") else kind(float(text) if kind is int else text)
+    parse.__name__ = kind.__name__
+    return parse
+
+
 def run(step: Callable[[argparse.Namespace], object], args: argparse.Namespace) -> None:
     """Run a step; bad input becomes one `error:` line on stderr and exit status 2."""
     try:

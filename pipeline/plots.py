@@ -39,3 +39,34 @@ def label_histogram(counts_by_split: dict[str, np.ndarray], names: Sequence[str]
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def note_figure(text: str):
+    """A figure that says why a plot could not be drawn (too few finished trials, say)."""
+    fig, ax = plt.subplots(figsize=(6, 2))
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True)
+    return fig
+
+
+def study_figures(study) -> dict:
+    """Optuna's own matplotlib plots of a study: history, importances, parallel coordinates, intermediate values."""
+    import optuna.visualization.matplotlib as ovm
+    import warnings
+
+    figures = {}
+    for name, draw in (("optimization_history", ovm.plot_optimization_history),
+                       ("param_importances", ovm.plot_param_importances),
+                       ("parallel_coordinate", ovm.plot_parallel_coordinate),
+                       ("intermediate_values", ovm.plot_intermediate_values)):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
+                axes = draw(study)
+            ax = np.ravel(axes)[0] if isinstance(axes, np.ndarray) else axes
+            ax.figure.set_size_inches(10, 6)
+            ax.figure.tight_layout()
+            figures[name] = ax.figure
+        except (ValueError, RuntimeError, ZeroDivisionError) as exc:
+            figures[name] = note_figure(f"{name.replace('_', ' ')}: not drawn ({exc})")
+    return figures

@@ -1,21 +1,97 @@
-"""Named budgets for the whole study, kept as data: smoke (CI, minutes), quick (half an hour), full (benchmarks)."""
+"""Named budgets for the study, kept as data: smoke (CI, minutes), quick (half an hour), full (benchmark grade).
+
+Every step reads its budget from here; command-line values override single fields.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SearchBudget:
+    """One family's Optuna search on Fashion-MNIST and the refit of its best configurations."""
+    n_trials: int                  # trials to add to the study
+    timeout: int                   # seconds for adding trials (the refits come after)
+    epochs: int                    # epochs per trial
+    train_fraction: float          # share of the 54,000 training images a trial sees
+    refit_epochs: int              # at most, with early stopping on validation
+    patience: int
+    refit_fraction: float = 1.0    # share of the training split the refits see
+    validation_limit: int | None = None  # cap on validation images during trials (None: all)
+    test_limit: int | None = None        # cap on test images (None: all)
+
+
+@dataclass(frozen=True)
+class TransferBudget:
+    """Retraining one family's top configurations on CIFAR-10."""
+    epochs: int
+    patience: int
+    train_fraction: float = 1.0
+    validation_limit: int | None = None
+    test_limit: int | None = None
+
+
+@dataclass(frozen=True)
+class ClockBudget:
+    """Training one clock model."""
+    epochs: int
+    patience: int
+    batch_size: int = 64
+    train_limit: int | None = None       # cap on training images (None: the whole split)
+    extra_train: int = 0                 # extra rendered training images (synthetic source only)
 
 
 @dataclass(frozen=True)
 class Profile:
     """How much data and compute each step of the study gets."""
     name: str
-    clock_count: int   # rendered clock images (train + validation + test)
-    clock_size: int    # 150 or 75 pixels
+    search: dict[str, SearchBudget]
+    transfer: dict[str, TransferBudget]
+    clock_count: int               # rendered clock images (train + validation + test)
+    clock_size: int                # 150 or 75 pixels
+    clock: ClockBudget = field(default_factory=lambda: ClockBudget(epochs=1, patience=1))
+    champion: ClockBudget = field(default_factory=lambda: ClockBudget(epochs=1, patience=1))
 
 
 PROFILES = {
-    "smoke": Profile("smoke", clock_count=720, clock_size=75),
-    "quick": Profile("quick", clock_count=18000, clock_size=75),
-    "full": Profile("full", clock_count=18000, clock_size=150),
+    "smoke": Profile(
+        "smoke",
+        search={"mlp": SearchBudget(n_trials=4, timeout=120, epochs=1, train_fraction=0.02, refit_epochs=1,
+                                    patience=1, refit_fraction=0.02, validation_limit=500, test_limit=1000),
+                "cnn": SearchBudget(n_trials=4, timeout=180, epochs=1, train_fraction=0.01, refit_epochs=1,
+                                    patience=1, refit_fraction=0.01, validation_limit=300, test_limit=500)},
+        transfer={"mlp": TransferBudget(epochs=1, patience=1, train_fraction=0.02, validation_limit=500,
+                                        test_limit=1000),
+                  "cnn": TransferBudget(epochs=1, patience=1, train_fraction=0.01, validation_limit=300,
+                                        test_limit=500)},
+        clock_count=720, clock_size=75,
+        clock=ClockBudget(epochs=1, patience=1, batch_size=32),
+        champion=ClockBudget(epochs=1, patience=1, batch_size=32),
+    ),
+    "quick": Profile(
+        "quick",
+        search={"mlp": SearchBudget(n_trials=25, timeout=150, epochs=4, train_fraction=0.3, refit_epochs=15,
+                                    patience=3),
+                "cnn": SearchBudget(n_trials=8, timeout=330, epochs=2, train_fraction=0.08, refit_epochs=3,
+                                    patience=1, refit_fraction=0.2, validation_limit=2000)},
+        transfer={"mlp": TransferBudget(epochs=10, patience=3),
+                  "cnn": TransferBudget(epochs=3, patience=2, train_fraction=0.2)},
+        clock_count=18000, clock_size=75,
+        clock=ClockBudget(epochs=4, patience=2, train_limit=6000),
+        champion=ClockBudget(epochs=10, patience=3),
+    ),
+    "full": Profile(
+        "full",
+        search={"mlp": SearchBudget(n_trials=60, timeout=2700, epochs=8, train_fraction=0.5, refit_epochs=60,
+                                    patience=6),
+                "cnn": SearchBudget(n_trials=30, timeout=3600, epochs=4, train_fraction=0.25, refit_epochs=15,
+                                    patience=4)},
+        transfer={"mlp": TransferBudget(epochs=40, patience=6),
+                  "cnn": TransferBudget(epochs=20, patience=5)},
+        clock_count=18000, clock_size=150,
+        clock=ClockBudget(epochs=30, patience=6),
+        champion=ClockBudget(epochs=60, patience=10, extra_train=0),
+    ),
 }
 
 

@@ -44,24 +44,40 @@ def experiment_id(name: str) -> str:
 
 @contextlib.contextmanager
 def start_run(default_experiment: str, run_name: str | None = None, *, nested: bool = False,
-              tags: Mapping[str, str] | None = None) -> Iterator[mlflow.ActiveRun]:
+              tags: Mapping[str, str] | None = None,
+              killed_by: tuple[type[BaseException], ...] = ()) -> Iterator[mlflow.ActiveRun]:
     """Start (or, under `mlflow run`, resume) a run; a nested one goes under the active run.
 
     The experiment is the active run's when nesting, $MLFLOW_EXPERIMENT_NAME/ID when set (as `mlflow run`
-    sets them), else `default_experiment`.
+    sets them), else `default_experiment`. The run ends FINISHED, or KILLED when one of `killed_by` (or an
+    interrupt) escapes, or FAILED on any other exception.
     """
     configure()
     kwargs: dict[str, Any] = {"run_name": run_name, "tags": dict(tags or {})}
     parent = mlflow.active_run()
     if nested and parent is not None:
         kwargs.update(nested=True, experiment_id=parent.info.experiment_id)
-    elif "MLFLOW_RUN_ID" in os.environ:
+    elif "MLFLOW_RUN_ID" in os.environ and parent is None:
         # Launched by `mlflow run`: the run exists already; it takes no new name.
         kwargs = {"run_id": os.environ["MLFLOW_RUN_ID"], "tags": kwargs["tags"]}
     elif not (os.environ.get("MLFLOW_EXPERIMENT_NAME") or os.environ.get("MLFLOW_EXPERIMENT_ID")):
         kwargs["experiment_id"] = experiment_id(default_experiment)
-    with mlflow.start_run(**kwargs) as run:
+    run = mlflow.start_run(**kwargs)
+    try:
         yield run
+    except (KeyboardInterrupt, *killed_by):
+        mlflow.end_run("KILLED")
+        raise
+    except BaseException:
+        mlflow.end_run("FAILED")
+        raise
+    else:
+        mlflow.end_run("FINISHED")
+
+
+def active_run_id() -> str:
+    """The id of the active run."""
+    return mlflow.active_run().info.run_id
 
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -78,8 +94,14 @@ def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def log_params(params: Mapping[str, Any]) -> None:
     """Log (possibly nested) parameters; None becomes 'none', long values are cut to MLflow's limit."""
-    flat = {key: ("none" if value is None else value) for key, value in flatten(params).items()}
-    mlflow.log_params({key: str(value)[:MAX_PARAM_CHARS] for key, value in flat.items()})
+    flat = {key: str("none" if value is None else value)[:MAX_PARAM_CHARS] for key, value in flatten(params).items()}
+    # `mlflow run` has logged the entry point's parameters as typed; a value resolved from them (a default
+    # filled in, 1.0 read as 1) is kept beside the original rather than refused as a change.
+    logged = mlflow.get_run(mlflow.active_run().info.run_id).data.params
+    fresh = {(key if key not in logged else f"{key}.resolved"): value
+             for key, value in flat.items() if logged.get(key) != value}
+    if fresh:
+        mlflow.log_params(fresh)
 
 
 def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
@@ -145,3 +167,43 @@ def run_entry_point(entry_point: str, parameters: Mapping[str, Any]) -> str:
         str(settings.ROOT), entry_point=entry_point, parameters={k: str(v) for k, v in parameters.items()},
         experiment_id=parent.info.experiment_id if parent else None, env_manager="local")
     return submitted.run_id
+
+
+
+def find_runs(filter_string: str, experiment_ids: list[str] | None = None, max_results: int = 100,
+              order_by: tuple[str, ...] = ("attributes.start_time DESC",)) -> list[mlflow.entities.Run]:
+    """Runs matching an MLflow filter, newest first, in the given experiments or in all of them."""
+    configure()
+    if experiment_ids is None:
+        experiment_ids = [e.experiment_id for e in mlflow.search_experiments()]
+    return mlflow.search_runs(experiment_ids, filter_string=filter_string, max_results=max_results,
+                              order_by=list(order_by), output_format="list")
+
+
+def get_run(run_id: str) -> mlflow.entities.Run:
+    """A run by id."""
+    configure()
+    return mlflow.get_run(run_id)
+
+
+def load_json_artifact(run_id: str, artifact_file: str) -> Any:
+    """A JSON artifact of a run, parsed."""
+    configure()
+    return mlflow.artifacts.load_dict(f"runs:/{run_id}/{artifact_file}")
+
+
+def download_artifact(run_id: str, artifact_path: str, dst: str | Path) -> Path:
+    """Copy a run's artifact (file or folder) to `dst`; returns the local path."""
+    configure()
+    return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path,
+                                                    dst_path=str(dst)))
+
+
+def log_keras_model(model, name: str, example: np.ndarray) -> str:
+    """Log a Keras model with a signature inferred from `example`; returns the model's URI."""
+    import mlflow.keras
+    from mlflow.models import infer_signature
+
+    signature = infer_signature(example, np.asarray(model.predict(example, verbose=0)))
+    info = mlflow.keras.log_model(model, name=name, signature=signature)
+    return info.model_uri

@@ -1,0 +1,240 @@
+"""Entry point `search`: an Optuna study over one family (MLP or CNN) on Fashion-MNIST, every trial a nested MLflow run.
+
+    python -m pipeline.search --family cnn --profile quick [--n-trials N] [--study-name NAME]
+
+Trials train on part of the training split and are judged on the validation split; the top 3 are then refit on
+the training split with early stopping, and only those refits meet the test split, once.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import optuna
+
+from pipeline import cli, plots, settings, tracking
+from pipeline.datasets.splits import processed_dir, read_splits
+from pipeline.profiles import PROFILES, SearchBudget, get_profile
+from pipeline.search_space import REFERENCE, space_table, suggest
+from pipeline.training import MetricsToRun, early_stopping_callbacks, fit, subset
+
+EXPERIMENT = "task1-search"
+TOP_K = 3
+INPUT_SHAPE = (28, 28, 1)
+PRUNERS = ("median", "hyperband", "none")
+
+
+class PruneOnReport(keras.callbacks.Callback):
+    """Report validation accuracy to the trial each epoch; stop training when Optuna prunes the trial."""
+
+    def __init__(self, trial: optuna.Trial):
+        super().__init__()
+        self.trial = trial
+        self.pruned_at: int | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.trial.report(float(logs["val_accuracy"]), step=epoch)
+        if self.trial.should_prune():
+            self.pruned_at = epoch
+            self.model.stop_training = True
+
+
+def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
+    """Median (after one epoch, once 3 trials finished), Hyperband over the epochs, or none."""
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1), reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
+def compile_classifier(family: str, config: dict, input_shape=INPUT_SHAPE):
+    """Build and compile the classifier a config describes."""
+    from models.classifiers import build_classifier, build_optimizer
+
+    model = build_classifier(family, config, input_shape)
+    model.compile(optimizer=build_optimizer(config), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def default_study_name(family: str, profile: str, seed: int) -> str:
+    """Studies are kept per family, profile and seed, so a budget's trials are never mixed with another's."""
+    return f"fashion_mnist-{family}-{profile}-seed{seed}"
+
+
+def open_study(name: str, storage: str, seed: int, pruner: optuna.pruners.BasePruner) -> optuna.Study:
+    """Create the study, or load it to add trials; the sampler's seed moves on with the trials already run."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    existing = optuna.load_study(study_name=name, storage=storage) if name in optuna.get_all_study_names(
+        storage) else None
+    offset = len(existing.trials) if existing else 0
+    return optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True,
+                               sampler=optuna.samplers.TPESampler(seed=seed + offset, multivariate=True,
+                                                                  group=True), pruner=pruner)
+
+
+def objective_for(family: str, budget: SearchBudget, data, seed: int):
+    """The trial function: ask for a config, train it briefly on part of the data, return validation accuracy."""
+    x_train, y_train = subset(data.train.x, data.train.y, budget.train_fraction)
+    x_val, y_val = subset(data.validation.x, data.validation.y, limit=budget.validation_limit)
+
+    def objective(trial: optuna.Trial) -> float:
+        config = suggest(trial, family)
+        reference = trial.number == 0 and config == REFERENCE[family]
+        with tracking.start_run(EXPERIMENT, run_name=f"{family}-trial-{trial.number}", nested=True,
+                                tags={"step": "search-trial", "family": family, "trial": trial.number,
+                                      "reference": reference},
+                                killed_by=(optuna.TrialPruned,)) as run:
+            trial.set_user_attr("mlflow_run_id", run.info.run_id)
+            tracking.log_params({**config, "trial": trial.number, "epochs": budget.epochs,
+                                 "train_images": len(y_train)})
+            keras.utils.set_random_seed(seed + trial.number)
+            model = compile_classifier(family, config)
+            pruning = PruneOnReport(trial)
+            fitted = fit(model, x_train, y_train, validation=(x_val, y_val), epochs=budget.epochs,
+                         batch_size=config["batch_size"], callbacks=[MetricsToRun(), pruning,
+                                                                     keras.callbacks.TerminateOnNaN()])
+            accuracy = fitted.history.get("val_accuracy", [0.0])[-1]
+            tracking.log_metrics({"final_val_accuracy": accuracy, "wall_seconds": fitted.seconds,
+                                  "images_per_second": fitted.images_per_second,
+                                  "parameters": model.count_params(), "epochs_trained": fitted.epochs})
+            trial.set_user_attr("epochs_trained", fitted.epochs)
+            trial.set_user_attr("parameters", model.count_params())
+            if pruning.pruned_at is not None:
+                tracking.set_tags({"pruned": True, "pruned_at_epoch": pruning.pruned_at})
+                raise optuna.TrialPruned(f"pruned after epoch {pruning.pruned_at}")
+            tracking.set_tags({"pruned": False})
+            return accuracy if np.isfinite(accuracy) else 0.0
+
+    return objective
+
+
+def top_trials(study: optuna.Study, k: int = TOP_K) -> list[optuna.trial.FrozenTrial]:
+    """The k best finished trials by validation accuracy, ties going to the earlier trial."""
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    return sorted(done, key=lambda t: (-t.value, t.number))[:k]
+
+
+def config_of(trial: optuna.trial.FrozenTrial) -> dict:
+    """The trial's configuration, as the builders take it."""
+    return dict(trial.params)
+
+
+def refit(family: str, trial: optuna.trial.FrozenTrial, rank: int, budget: SearchBudget, data, seed: int):
+    """Retrain a top configuration on the training split with early stopping; evaluate it on the test split once."""
+    config = config_of(trial)
+    x_train, y_train = subset(data.train.x, data.train.y, budget.refit_fraction)
+    x_test, y_test = subset(data.test.x, data.test.y, limit=budget.test_limit)
+    with tracking.start_run(EXPERIMENT, run_name=f"{family}-refit-rank-{rank}", nested=True,
+                            tags={"step": "search-refit", "family": family, "rank": rank,
+                                  "source_trial": trial.number}):
+        tracking.log_params({**config, "rank": rank, "source_trial": trial.number, "max_epochs": budget.refit_epochs,
+                             "patience": budget.patience, "train_images": len(y_train)})
+        keras.utils.set_random_seed(seed)
+        model = compile_classifier(family, config)
+        fitted = fit(model, x_train, y_train, validation=(data.validation.x, data.validation.y),
+                     epochs=budget.refit_epochs, batch_size=config["batch_size"],
+                     callbacks=[MetricsToRun(), *early_stopping_callbacks(budget.patience, "val_accuracy")])
+        val_loss, val_accuracy = model.evaluate(data.validation.x, data.validation.y, verbose=0)
+        test_loss, test_accuracy = model.evaluate(x_test, y_test, verbose=0)
+        tracking.log_metrics({"best_val_accuracy": val_accuracy, "test_accuracy": test_accuracy,
+                              "test_loss": test_loss, "wall_seconds": fitted.seconds,
+                              "images_per_second": fitted.images_per_second, "epochs_trained": fitted.epochs,
+                              "parameters": model.count_params()})
+        entry = {"rank": rank, "family": family, "trial": trial.number, "config": config,
+                 "trial_val_accuracy": trial.value, "val_accuracy": float(val_accuracy),
+                 "test_accuracy": float(test_accuracy), "epochs": fitted.epochs, "wall_seconds": fitted.seconds,
+                 "parameters": int(model.count_params()),
+                 "trial_run_id": trial.user_attrs.get("mlflow_run_id"),
+                 "refit_run_id": tracking.active_run_id()}
+    return entry, model
+
+
+def log_study(study: optuna.Study, family: str) -> None:
+    """The trials table and Optuna's plots (history, importances, parallel coordinates, intermediate values)."""
+    table = study.trials_dataframe(attrs=("number", "value", "state", "duration", "params", "user_attrs"))
+    tracking.log_table(table, "trials.csv")
+    tracking.log_table(space_table(family), "search_space.csv", markdown=True)
+    for name, figure in plots.study_figures(study).items():
+        tracking.log_figure(figure, f"plots/{name}.png")
+
+
+def search(family: str, budget: SearchBudget, *, profile: str, storage: str, study_name: str, seed: int,
+           data_dir: Path, pruner: str = "median") -> list[dict]:
+    """Run the search and the refits of its top configurations inside one parent run; returns top_configs."""
+    data = read_splits(data_dir)
+    started = time.perf_counter()
+    with tracking.start_run(EXPERIMENT, run_name=f"search-{family}",
+                            tags={"step": "search", "family": family, "study_name": study_name}):
+        tracking.log_params({"family": family, "profile": profile, "study": study_name, "optuna_storage": storage,
+                             "seed": seed, "pruner": pruner, "data_dir": str(data_dir),
+                             "budget": dataclasses.asdict(budget)})
+        study = open_study(study_name, storage, seed, make_pruner(pruner, budget.epochs))
+        if not study.trials:
+            study.enqueue_trial(REFERENCE[family])
+        before = len(study.trials)
+        study.optimize(objective_for(family, budget, data, seed), n_trials=budget.n_trials, timeout=budget.timeout,
+                       gc_after_trial=True)
+        states = [t.state for t in study.trials[before:]]
+        tracking.log_metrics({"trials_added": len(states), "trials_total": len(study.trials),
+                              "trials_pruned": states.count(optuna.trial.TrialState.PRUNED),
+                              "best_trial_val_accuracy": study.best_value,
+                              "search_seconds": time.perf_counter() - started})
+        log_study(study, family)
+        refits = [refit(family, trial, rank, budget, data, seed)
+                  for rank, trial in enumerate(top_trials(study), start=1)]
+        entries = [entry for entry, _ in refits]
+        # The study's model is the refit that validates best; the test split only reports on it.
+        best, best_model = max(refits, key=lambda pair: pair[0]["val_accuracy"])
+        tracking.log_json(entries, "top_configs.json")
+        tracking.log_metrics({"best_val_accuracy": best["val_accuracy"], "best_test_accuracy": best["test_accuracy"],
+                              "total_seconds": time.perf_counter() - started})
+        tracking.set_tags({"best_refit_run_id": best["refit_run_id"], "best_trial": best["trial"]})
+        tracking.log_keras_model(best_model, "model", data.test.x[:4])
+    for e in entries:
+        print(f"{family} rank {e['rank']}: trial {e['trial']}  validation {e['val_accuracy']:.4f}  "
+              f"test {e['test_accuracy']:.4f}  ({e['epochs']} epochs)")
+    return entries
+
+
+def build_parser():
+    p = cli.parser(__doc__.splitlines()[0])
+    p.add_argument("--family", required=True, choices=("mlp", "cnn"))
+    p.add_argument("--profile", default="quick", choices=sorted(PROFILES))
+    p.add_argument("--n-trials", type=cli.optional(int), default=None, help="trials to add (default: the profile's)")
+    p.add_argument("--timeout", type=cli.optional(int), default=None,
+                   help="seconds for adding trials (default: the profile's)")
+    p.add_argument("--epochs", type=cli.optional(int), default=None, help="epochs per trial (default: the profile's)")
+    p.add_argument("--train-fraction", type=cli.optional(float), default=None,
+                   help="share of training images per trial (default: the profile's)")
+    p.add_argument("--storage", default="", help=f"Optuna storage URL (default {settings.DEFAULT_OPTUNA_STORAGE})")
+    p.add_argument("--study-name", default="", help="default: fashion_mnist-<family>-<profile>-seed<seed>")
+    p.add_argument("--pruner", default="median", choices=PRUNERS)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", default="", help="processed Fashion-MNIST folder (default: data/processed/"
+                                               "fashion_mnist/seed<seed>, made by the preprocess step)")
+    return p
+
+
+def run(args) -> list[dict]:
+    profile = get_profile(args.profile)
+    overrides = {"n_trials": args.n_trials, "timeout": args.timeout, "epochs": args.epochs,
+                 "train_fraction": args.train_fraction}
+    budget = dataclasses.replace(profile.search[args.family],
+                                 **{k: v for k, v in overrides.items() if v is not None})
+    return search(args.family, budget, profile=args.profile,
+                  storage=args.storage or settings.DEFAULT_OPTUNA_STORAGE,
+                  study_name=args.study_name or default_study_name(args.family, args.profile, args.seed),
+                  seed=args.seed, pruner=args.pruner,
+                  data_dir=Path(args.data) if args.data else processed_dir("fashion_mnist", f"seed{args.seed}"))
+
+
+def main(argv=None) -> None:
+    cli.main_with(build_parser, run, argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Training and evaluation shared by the steps: compile, fit with the usual Keras callbacks, time it honestly."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+
+from pipeline import tracking
+
+
+class MetricsToRun(keras.callbacks.Callback):
+    """Log every epoch's metrics (loss, accuracy, their val_ twins, learning rate) to the active MLflow run."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        tracking.log_metrics({k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0}, step=epoch)
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Seconds spent training in each epoch, validation excluded, so images/s compares with a bare fit."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds: list[float] = []
+        self._start = 0.0
+        self._stopped = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start, self._stopped = time.perf_counter(), False
+
+    def on_test_begin(self, logs=None):
+        if not self._stopped:
+            self.seconds.append(time.perf_counter() - self._start)
+            self._stopped = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self._stopped:
+            self.seconds.append(time.perf_counter() - self._start)
+            self._stopped = True
+
+
+@dataclass
+class Fitted:
+    """What a fit produced: per-epoch history, epochs run, wall seconds, and training images per second."""
+    history: dict[str, list[float]] = field(default_factory=dict)
+    epochs: int = 0
+    seconds: float = 0.0
+    images_per_second: float = 0.0
+
+
+def fit(model: keras.Model, x_train, y_train, *, validation=None, epochs: int, batch_size: int,
+        callbacks: list | None = None, verbose: int = 0) -> Fitted:
+    """`model.fit` with an epoch timer; returns the history and throughput."""
+    timer = EpochTimer()
+    started = time.perf_counter()
+    history = model.fit(x_train, y_train, validation_data=validation, epochs=epochs, batch_size=batch_size,
+                        callbacks=[timer, *(callbacks or [])], verbose=verbose)
+    seconds = time.perf_counter() - started
+    trained = len(timer.seconds)
+    rate = len(x_train) * trained / max(sum(timer.seconds), 1e-9)
+    return Fitted({k: [float(v) for v in vals] for k, vals in history.history.items()}, trained, seconds, rate)
+
+
+def early_stopping_callbacks(patience: int, monitor: str = "val_loss") -> list[keras.callbacks.Callback]:
+    """Stop when `monitor` stalls (keeping the best weights), halving the learning rate on plateaus first."""
+    mode = "max" if "accuracy" in monitor else "min"
+    return [keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True),
+            keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=0.5,
+                                              patience=max(1, patience // 2), min_lr=1e-6),
+            keras.callbacks.TerminateOnNaN()]
+
+
+def subset(x: np.ndarray, y: np.ndarray, fraction: float = 1.0, limit: int | None = None) -> tuple:
+    """The first part of an already shuffled split: a fraction of it, at most `limit` items."""
+    n = max(1, int(round(len(y) * fraction)))
+    if limit:
+        n = min(n, limit)
+    return x[:n], y[:n]
