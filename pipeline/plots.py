@@ -70,3 +70,97 @@ def study_figures(study) -> dict:
         except (ValueError, RuntimeError, ZeroDivisionError) as exc:
             figures[name] = note_figure(f"{name.replace('_', ' ')}: not drawn ({exc})")
     return figures
+
+
+def learning_curves(history: dict[str, list[float]], pairs: list[tuple[str, str]], title: str):
+    """One panel per metric, training and validation curves over the epochs."""
+    fig, axes = plt.subplots(1, len(pairs), figsize=(5 * len(pairs), 3.5), squeeze=False)
+    for ax, (metric, label) in zip(axes[0], pairs):
+        for prefix, style in (("", "-"), ("val_", "--")):
+            values = history.get(prefix + metric)
+            if values:
+                ax.plot(range(1, len(values) + 1), values, style, label=("validation " if prefix else "training ")
+                        + label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def overlaid_curves(curves: dict[str, list[float]], ylabel: str, title: str):
+    """Several runs' curves of one metric over the epochs, on one set of axes."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for label, values in curves.items():
+        ax.plot(range(1, len(values) + 1), values, marker=".", label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def grouped_bars(table, category: str, series: list[str], ylabel: str, title: str):
+    """Bars of several numeric columns side by side for each row of a DataFrame."""
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(table) * len(series)), 4))
+    positions = np.arange(len(table))
+    width = 0.8 / len(series)
+    for i, column in enumerate(series):
+        bars = ax.bar(positions + i * width, table[column], width=width, label=column)
+        ax.bar_label(bars, fmt="%.3g", fontsize=7)
+    ax.set_xticks(positions + 0.4 - width / 2, table[category], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def cse_histogram(errors: np.ndarray, title: str):
+    """How the common-sense errors are spread (log count, so rare large errors show)."""
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.hist(errors, bins=np.arange(0, 362, 2), log=True)
+    ax.set_xlabel("common-sense error (minutes)")
+    ax.set_ylabel("test images")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def cse_against_time(true_minutes: np.ndarray, errors: np.ndarray, title: str):
+    """Error against the true time of day on the dial: shows trouble around 12 o'clock or at the hour."""
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    ax.scatter(true_minutes / 60, errors, s=4, alpha=0.4)
+    hours = np.floor(true_minutes / 60).astype(int)
+    means = [errors[hours == h].mean() if np.any(hours == h) else np.nan for h in range(12)]
+    ax.step(np.arange(13), means + means[-1:], where="post", color="C3", label="mean per hour")
+    ax.set_xticks(range(13))
+    ax.set_xlabel("true time (hours past 12)")
+    ax.set_ylabel("common-sense error (minutes)")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def hour_confusion(true_hours: np.ndarray, predicted_hours: np.ndarray, title: str):
+    """12x12 counts of true against predicted hour."""
+    counts = np.zeros((12, 12), dtype=int)
+    np.add.at(counts, (true_hours, predicted_hours), 1)
+    fig, ax = plt.subplots(figsize=(6, 5.5))
+    image = ax.imshow(np.log1p(counts), cmap="Blues")
+    for i in range(12):
+        for j in range(12):
+            if counts[i, j]:
+                ax.text(j, i, counts[i, j], ha="center", va="center", fontsize=6,
+                        color="white" if i == j else "black")
+    ax.set_xticks(range(12))
+    ax.set_yticks(range(12))
+    ax.set_xlabel("predicted hour")
+    ax.set_ylabel("true hour")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, label="log(1 + count)")
+    fig.tight_layout()
+    return fig

@@ -31,6 +31,8 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from models.clock_input import area_downsample
+
 MINUTES_ON_DIAL = 720
 # Bump whenever a change alters the pixels a seed produces: processed splits made by an older renderer are rebuilt.
 RENDERER_VERSION = 1
@@ -630,8 +632,7 @@ def _to_uint8(value: np.ndarray) -> np.ndarray:
 
 def downsample(image150: np.ndarray) -> np.ndarray:
     """150x150 -> 75x75 by 2x2 area mean, rounding halves up, as the course's 75 px set was made."""
-    blocks = image150.reshape(*image150.shape[:-2], 75, 2, 75, 2).astype(np.uint16)
-    return ((blocks.sum(axis=(-3, -1)) + 2) // 4).astype(np.uint8)
+    return area_downsample(image150, 2)
 
 
 def render_clock(hour: float, minute: float, pose: Pose, look: Look | None = None, size: int = RENDER_SIZE,

@@ -1,0 +1,66 @@
+"""The clock reader's network: a small residual CNN on the grey image, and one of the time heads on top.
+
+Every representation in a comparison shares this backbone; only the head differs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+from keras import layers
+
+from models.time_heads import HeadSpec, cse_metric, loss_function, output_layer
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """Stage widths (each stage halves the resolution) and how much dropout sits before the head."""
+    widths: tuple[int, ...] = (32, 64, 128, 256)
+    blocks_per_stage: int = 1
+    dropout: float = 0.1
+
+
+def stem_strides(image_size: int) -> int:
+    """Bring any input to about 38 pixels before the residual stages: stride 4 at 150 px, 2 at 75 px."""
+    return 4 if image_size > 100 else 2
+
+
+def residual_block(x, filters: int, stride: int):
+    """Two 3x3 convolutions with batch normalization, and a projection shortcut when the shape changes."""
+    y = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(x)
+    y = layers.ReLU()(layers.BatchNormalization()(y))
+    y = layers.Conv2D(filters, 3, padding="same", use_bias=False)(y)
+    y = layers.BatchNormalization()(y)
+    if stride != 1 or x.shape[-1] != filters:
+        x = layers.BatchNormalization()(layers.Conv2D(filters, 1, strides=stride, use_bias=False)(x))
+    return layers.ReLU()(layers.Add()([x, y]))
+
+
+def build_clock_model(spec: HeadSpec, image_size: int, backbone: Backbone = Backbone(),
+                      augment: bool = False) -> keras.Model:
+    """The uncompiled clock reader for square grey uint8 images of `image_size` pixels.
+
+    With `augment`, training images are turned by a random angle: the clock's orientation in the data is
+    random anyway, so rotation keeps the label; mirroring would not, and is never used.
+    """
+    inputs = keras.Input((image_size, image_size, 1), dtype="uint8", name="image")
+    x = layers.Rescaling(1 / 255)(inputs)
+    if augment:
+        x = layers.RandomRotation(0.5, fill_mode="reflect", name="turn")(x)
+    x = layers.Conv2D(backbone.widths[0], 5, strides=2, padding="same", use_bias=False)(x)
+    x = layers.ReLU()(layers.BatchNormalization()(x))
+    if stem_strides(image_size) == 4:
+        x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+    for stage, width in enumerate(backbone.widths):
+        for block in range(backbone.blocks_per_stage):
+            x = residual_block(x, width, stride=2 if stage > 0 and block == 0 else 1)
+    x = layers.GlobalAveragePooling2D()(x)
+    if backbone.dropout:
+        x = layers.Dropout(backbone.dropout)(x)
+    return keras.Model(inputs, output_layer(spec, x), name=f"clock_{spec.head}")
+
+
+def compile_clock_model(model: keras.Model, spec: HeadSpec, learning_rate) -> keras.Model:
+    """Adam on the head's loss, with the common-sense error as the metric every epoch."""
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss_function(spec), metrics=[cse_metric(spec)])
+    return model

@@ -1,0 +1,151 @@
+"""Entry point `transfer`: retrain each family's top Fashion-MNIST configurations on CIFAR-10 and compare.
+
+    python -m pipeline.transfer --profile quick [--search-run-id ID ...] [--top-k 3] [--augment true]
+
+By default the configurations come from the latest finished search run of each family. Each retraining is a
+nested run tagged with its source trial and Fashion-MNIST scores; the parent logs the comparison table, a bar
+chart of the two data sets side by side, and the CIFAR-10 learning curves overlaid.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline import cli, plots, tracking
+from pipeline.datasets.splits import processed_dir, read_splits
+from pipeline.errors import InputError
+from pipeline.profiles import PROFILES, TransferBudget, get_profile
+from pipeline.search import compile_classifier
+from pipeline.training import MetricsToRun, early_stopping_callbacks, fit, subset
+
+EXPERIMENT = "task1-transfer"
+CIFAR_SHAPE = (32, 32, 3)
+FAMILIES = ("mlp", "cnn")
+
+
+def latest_search(family: str) -> str:
+    """The id of the newest finished search run of a family."""
+    runs = tracking.find_runs(f"tags.step = 'search' and tags.family = '{family}' and "
+                              "attributes.status = 'FINISHED'", max_results=1)
+    if not runs:
+        raise InputError(None, f"no finished {family} search run found; run the search step first")
+    return runs[0].info.run_id
+
+
+def top_configs(search_run_id: str, top_k: int) -> list[dict]:
+    """The first `top_k` entries of a search run's top_configs.json."""
+    entries = tracking.load_json_artifact(search_run_id, "top_configs.json")
+    return sorted(entries, key=lambda e: e["rank"])[:top_k]
+
+
+def retrain(entry: dict, search_run_id: str, budget: TransferBudget, data, augment: bool, seed: int) -> dict:
+    """Train one configuration on CIFAR-10 as a nested run; returns its row of the comparison."""
+    import keras
+
+    family, config = entry["family"], {**entry["config"], "augment": augment}
+    x_train, y_train = subset(data.train.x, data.train.y, budget.train_fraction)
+    x_val, y_val = subset(data.validation.x, data.validation.y, limit=budget.validation_limit)
+    x_test, y_test = subset(data.test.x, data.test.y, limit=budget.test_limit)
+    with tracking.start_run(EXPERIMENT, run_name=f"{family}-rank-{entry['rank']}-cifar10", nested=True,
+                            tags={"step": "transfer-model", "family": family, "fashion_mnist_rank": entry["rank"],
+                                  "source_trial": entry["trial"], "source_search_run_id": search_run_id,
+                                  "source_refit_run_id": entry.get("refit_run_id"),
+                                  "fashion_mnist_val_accuracy": entry["val_accuracy"],
+                                  "fashion_mnist_test_accuracy": entry["test_accuracy"]}):
+        tracking.log_params({**config, "family": family, "max_epochs": budget.epochs, "patience": budget.patience,
+                             "train_images": len(y_train)})
+        keras.utils.set_random_seed(seed)
+        model = compile_classifier(family, config, CIFAR_SHAPE)
+        fitted = fit(model, x_train, y_train, validation=(x_val, y_val), epochs=budget.epochs,
+                     batch_size=config["batch_size"],
+                     callbacks=[MetricsToRun(), *early_stopping_callbacks(budget.patience, "val_accuracy")])
+        _, val_accuracy = model.evaluate(x_val, y_val, verbose=0)
+        _, test_accuracy = model.evaluate(x_test, y_test, verbose=0)
+        metrics = {"val_accuracy_best": val_accuracy, "test_accuracy": test_accuracy, "epochs_trained": fitted.epochs,
+                   "wall_seconds": fitted.seconds, "parameters": model.count_params()}
+        tracking.log_metrics(metrics)
+        run_id = tracking.active_run_id()
+    print(f"{family} rank {entry['rank']} on CIFAR-10: validation {val_accuracy:.4f}, test {test_accuracy:.4f}")
+    return {"family": family, "fashion_mnist_rank": entry["rank"], "trial": entry["trial"],
+            "fashion_mnist_val_accuracy": entry["val_accuracy"], "fashion_mnist_test_accuracy": entry["test_accuracy"],
+            "cifar10_val_accuracy": val_accuracy, "cifar10_test_accuracy": test_accuracy,
+            "epochs": fitted.epochs, "wall_seconds": fitted.seconds, "parameters": model.count_params(),
+            "run_id": run_id, "curve": fitted.history.get("val_accuracy", [])}
+
+
+def comparison(rows: list[dict]) -> pd.DataFrame:
+    """The side-by-side table, with each model's rank on CIFAR-10 within its family and its accuracy drop."""
+    table = pd.DataFrame(rows).drop(columns=["curve"])
+    table["cifar10_rank"] = table.groupby("family")["cifar10_val_accuracy"].rank(ascending=False,
+                                                                                 method="first").astype(int)
+    table["drop"] = table["fashion_mnist_test_accuracy"] - table["cifar10_test_accuracy"]
+    order = ["family", "fashion_mnist_rank", "fashion_mnist_val_accuracy", "fashion_mnist_test_accuracy",
+             "cifar10_val_accuracy", "cifar10_test_accuracy", "cifar10_rank", "drop", "epochs", "wall_seconds",
+             "parameters", "trial", "run_id"]
+    return table[order]
+
+
+def transfer(profile: str, search_run_ids: dict[str, str], top_k: int, augment: bool, seed: int,
+             data_dir: Path, epochs: int | None = None) -> pd.DataFrame:
+    """Retrain the top configurations of each family on CIFAR-10 under one parent run."""
+    data = read_splits(data_dir)
+    budgets = {family: get_profile(profile).transfer[family] for family in search_run_ids}
+    if epochs is not None:
+        budgets = {family: dataclasses.replace(b, epochs=epochs) for family, b in budgets.items()}
+    rows = []
+    with tracking.start_run(EXPERIMENT, run_name="transfer-cifar10", tags={"step": "transfer"}):
+        tracking.log_params({"profile": profile, "top_k": top_k, "augment": augment, "seed": seed,
+                             "data_dir": str(data_dir), "search_run_ids": search_run_ids,
+                             "budget": {f: dataclasses.asdict(b) for f, b in budgets.items()}})
+        for family, run_id in search_run_ids.items():
+            for entry in top_configs(run_id, top_k):
+                rows.append(retrain(entry, run_id, budgets[family], data, augment, seed))
+        table = comparison(rows)
+        tracking.log_table(table, "comparison.csv", markdown=True)
+        labels = table["family"] + " #" + table["fashion_mnist_rank"].astype(str)
+        bars = table.assign(model=labels).rename(columns={"fashion_mnist_test_accuracy": "Fashion-MNIST test",
+                                                          "cifar10_test_accuracy": "CIFAR-10 test"})
+        tracking.log_figure(plots.grouped_bars(bars, "model", ["Fashion-MNIST test", "CIFAR-10 test"], "accuracy",
+                                               "Top configurations: Fashion-MNIST against CIFAR-10"),
+                            "accuracy_by_dataset.png")
+        tracking.log_figure(plots.overlaid_curves({f"{r['family']} #{r['fashion_mnist_rank']}": r["curve"]
+                                                   for r in rows}, "validation accuracy",
+                                                  "CIFAR-10 learning curves"), "cifar10_learning_curves.png")
+        for family, group in table.groupby("family"):
+            tracking.log_metrics({f"{family}_best_cifar10_test_accuracy": group["cifar10_test_accuracy"].max(),
+                                  f"{family}_mean_drop": group["drop"].mean()})
+    print(table.drop(columns=["run_id"]).to_string(index=False))
+    return table
+
+
+def build_parser():
+    p = cli.parser(__doc__.splitlines()[0])
+    p.add_argument("--profile", default="quick", choices=sorted(PROFILES))
+    p.add_argument("--search-run-id", action="append", default=[],
+                   help="a search run to take configurations from (repeatable); default: the latest of each family")
+    p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--epochs", type=cli.optional(int), default=None, help="default: the profile's")
+    p.add_argument("--augment", type=cli.boolean, default=True, help="flips and shifts while training")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", default="", help="processed CIFAR-10 folder (default: data/processed/cifar10/seed<seed>)")
+    return p
+
+
+def run(args) -> pd.DataFrame:
+    given = [i for item in args.search_run_id for i in str(item).split(",") if i.strip()]
+    if given:
+        runs = {tracking.get_run(i.strip()).data.tags.get("family"): i.strip() for i in given}
+    else:
+        runs = {family: latest_search(family) for family in FAMILIES}
+    return transfer(args.profile, runs, args.top_k, args.augment, args.seed,
+                    Path(args.data) if args.data else processed_dir("cifar10", f"seed{args.seed}"), args.epochs)
+
+
+def main(argv=None) -> None:
+    cli.main_with(build_parser, run, argv)
+
+
+if __name__ == "__main__":
+    main()
