@@ -93,9 +93,15 @@ def build_classifier(family: str, config: Mapping, input_shape: tuple[int, ...],
     return BUILDERS[family](config, input_shape, n_classes)
 
 
-def build_optimizer(config: Mapping) -> keras.optimizers.Optimizer:
-    """The optimizer a config names, with its learning rate and main hyperparameters."""
+def build_optimizer(config: Mapping, decay_steps: int | None = None) -> keras.optimizers.Optimizer:
+    """The optimizer a config names, with its learning rate and main hyperparameters.
+
+    With `decay_steps`, the rate follows a cosine from the config's value down to 1% of it over that many steps
+    (for long refits; searches compare configs at their constant rate).
+    """
     name, rate = config["optimizer"], float(config["learning_rate"])
+    if decay_steps:
+        rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=decay_steps, alpha=0.01)
     if name == "sgd":
         return keras.optimizers.SGD(rate, momentum=float(config.get("momentum", 0.0)),
                                     nesterov=bool(config.get("nesterov", False)))

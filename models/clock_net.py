@@ -15,7 +15,7 @@ from models.time_heads import HeadSpec, cse_metric, loss_function, output_layer
 @dataclass(frozen=True)
 class Backbone:
     """Stage widths (each stage halves the resolution) and how much dropout sits before the head."""
-    widths: tuple[int, ...] = (32, 64, 128, 256)
+    widths: tuple[int, ...] = (16, 32, 64, 128)
     blocks_per_stage: int = 1
     dropout: float = 0.1
 

@@ -141,7 +141,8 @@ def decode(spec: HeadSpec, y_pred):
         return hour_hand
     minute = angle(y_pred[:, 2], y_pred[:, 3]) / TWO_PI * 60.0
     if spec.decoding == "independent":
-        return ops.floor(hour_hand / 60.0) * 60.0 + minute
+        # The hour as the hour hand alone shows it (read to the nearest minute), whatever the minute hand says.
+        return ops.mod(ops.floor(ops.round(hour_hand) / 60.0), 12.0) * 60.0 + minute
     # The hour hand says roughly where we are; the minute hand says exactly how far past the hour.
     # Take the hour whose "hour + minute/60" lies nearest to the hour hand, so 2:58 with the hour hand just
     # short of 3 reads 2:58 and not 3:58.

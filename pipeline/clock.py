@@ -140,7 +140,7 @@ def train_clock(request: ClockRequest, splits: Splits) -> dict:
     extra = extra_training_images(request)
     if extra is not None:
         train = Split(np.concatenate([train.x, extra.x]), np.concatenate([train.y, extra.y]))
-    backbone = Backbone()
+    backbone = Backbone(widths=tuple(request.budget.widths))
     tracking.log_params({"head": spec.head, "representation": spec.label, **dataclasses.asdict(spec),
                          "image_size": request.image_size, "augment": request.augment, "split": request.split,
                          "seed": request.seed, "source": request.source or "synthetic", "count": request.count,

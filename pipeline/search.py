@@ -51,13 +51,19 @@ def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
-def compile_classifier(family: str, config: dict, input_shape=INPUT_SHAPE):
-    """Build and compile the classifier a config describes."""
+def compile_classifier(family: str, config: dict, input_shape=INPUT_SHAPE, decay_steps: int | None = None):
+    """Build and compile the classifier a config describes (its learning rate cosine-decayed over `decay_steps`)."""
     from models.classifiers import build_classifier, build_optimizer
 
     model = build_classifier(family, config, input_shape)
-    model.compile(optimizer=build_optimizer(config), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=build_optimizer(config, decay_steps), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
     return model
+
+
+def steps_for(images: int, batch_size: int, epochs: int) -> int:
+    """Optimizer steps in `epochs` passes over `images`."""
+    return -(-images // batch_size) * epochs
 
 
 def default_study_name(family: str, profile: str, seed: int) -> str:
@@ -134,7 +140,8 @@ def refit(family: str, trial: optuna.trial.FrozenTrial, rank: int, budget: Searc
         tracking.log_params({**config, "rank": rank, "source_trial": trial.number, "max_epochs": budget.refit_epochs,
                              "patience": budget.patience, "train_images": len(y_train)})
         keras.utils.set_random_seed(seed)
-        model = compile_classifier(family, config)
+        model = compile_classifier(family, config,
+                                   decay_steps=steps_for(len(y_train), config["batch_size"], budget.refit_epochs))
         fitted = fit(model, x_train, y_train, validation=(data.validation.x, data.validation.y),
                      epochs=budget.refit_epochs, batch_size=config["batch_size"],
                      callbacks=[MetricsToRun(), *early_stopping_callbacks(budget.patience, "val_accuracy")])
@@ -163,37 +170,43 @@ def log_study(study: optuna.Study, family: str) -> None:
 
 
 def search(family: str, budget: SearchBudget, *, profile: str, storage: str, study_name: str, seed: int,
-           data_dir: Path, pruner: str = "median") -> list[dict]:
+           data_dir: Path, pruner: str | optuna.pruners.BasePruner = "median") -> list[dict]:
     """Run the search and the refits of its top configurations inside one parent run; returns top_configs."""
     data = read_splits(data_dir)
     started = time.perf_counter()
     with tracking.start_run(EXPERIMENT, run_name=f"search-{family}",
                             tags={"step": "search", "family": family, "study_name": study_name}):
+        pruner_name = pruner if isinstance(pruner, str) else type(pruner).__name__
         tracking.log_params({"family": family, "profile": profile, "study": study_name, "optuna_storage": storage,
-                             "seed": seed, "pruner": pruner, "data_dir": str(data_dir),
+                             "seed": seed, "pruner": pruner_name, "data_dir": str(data_dir),
                              "budget": dataclasses.asdict(budget)})
-        study = open_study(study_name, storage, seed, make_pruner(pruner, budget.epochs))
+        study = open_study(study_name, storage, seed,
+                           make_pruner(pruner, budget.epochs) if isinstance(pruner, str) else pruner)
         if not study.trials:
             study.enqueue_trial(REFERENCE[family])
         before = len(study.trials)
         study.optimize(objective_for(family, budget, data, seed), n_trials=budget.n_trials, timeout=budget.timeout,
                        gc_after_trial=True)
         states = [t.state for t in study.trials[before:]]
+        best_trials = top_trials(study)
         tracking.log_metrics({"trials_added": len(states), "trials_total": len(study.trials),
                               "trials_pruned": states.count(optuna.trial.TrialState.PRUNED),
-                              "best_trial_val_accuracy": study.best_value,
+                              "best_trial_val_accuracy": best_trials[0].value if best_trials else None,
                               "search_seconds": time.perf_counter() - started})
         log_study(study, family)
-        refits = [refit(family, trial, rank, budget, data, seed)
-                  for rank, trial in enumerate(top_trials(study), start=1)]
+        refits = [refit(family, trial, rank, budget, data, seed) for rank, trial in enumerate(best_trials, start=1)]
         entries = [entry for entry, _ in refits]
-        # The study's model is the refit that validates best; the test split only reports on it.
-        best, best_model = max(refits, key=lambda pair: pair[0]["val_accuracy"])
         tracking.log_json(entries, "top_configs.json")
-        tracking.log_metrics({"best_val_accuracy": best["val_accuracy"], "best_test_accuracy": best["test_accuracy"],
-                              "total_seconds": time.perf_counter() - started})
-        tracking.set_tags({"best_refit_run_id": best["refit_run_id"], "best_trial": best["trial"]})
-        tracking.log_keras_model(best_model, "model", data.test.x[:4])
+        if refits:
+            # The study's model is the refit that validates best; the test split only reports on it.
+            best, best_model = max(refits, key=lambda pair: pair[0]["val_accuracy"])
+            tracking.log_metrics({"best_val_accuracy": best["val_accuracy"],
+                                  "best_test_accuracy": best["test_accuracy"],
+                                  "total_seconds": time.perf_counter() - started})
+            tracking.set_tags({"best_refit_run_id": best["refit_run_id"], "best_trial": best["trial"]})
+            tracking.log_keras_model(best_model, "model", data.test.x[:4])
+        else:
+            print(f"{family}: no trial of study {study_name} finished (all pruned or failed): nothing to refit")
     for e in entries:
         print(f"{family} rank {e['rank']}: trial {e['trial']}  validation {e['val_accuracy']:.4f}  "
               f"test {e['test_accuracy']:.4f}  ({e['epochs']} epochs)")

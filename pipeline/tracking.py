@@ -272,3 +272,14 @@ def register_if_better(model_uri: str, name: str, score: float, data_digest: str
         client.set_registered_model_alias(name, CHAMPION, version)
     client.set_model_version_tag(name, version, "champion_decision", why)
     return version, moved, why
+
+
+def load_pyfunc(model_uri: str):
+    """Load a pyfunc model (a registered alias, a run's model, a path); a missing one is bad input."""
+    configure()
+    try:
+        return mlflow.pyfunc.load_model(model_uri)
+    except (mlflow.exceptions.MlflowException, OSError) as exc:
+        from pipeline.errors import InputError
+
+        raise InputError(None, f"cannot load model {model_uri}: {str(exc).splitlines()[0]}") from None

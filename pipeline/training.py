@@ -63,11 +63,9 @@ def fit(model: keras.Model, x_train, y_train, *, validation=None, epochs: int, b
 
 
 def early_stopping_callbacks(patience: int, monitor: str = "val_loss") -> list[keras.callbacks.Callback]:
-    """Stop when `monitor` stalls (keeping the best weights), halving the learning rate on plateaus first."""
+    """Stop when `monitor` stalls for `patience` epochs, keeping the best weights; stop at once on NaN loss."""
     mode = "max" if "accuracy" in monitor else "min"
     return [keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True),
-            keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=0.5,
-                                              patience=max(1, patience // 2), min_lr=1e-6),
             keras.callbacks.TerminateOnNaN()]
 
 

@@ -17,7 +17,7 @@ from pipeline import cli, plots, tracking
 from pipeline.datasets.splits import processed_dir, read_splits
 from pipeline.errors import InputError
 from pipeline.profiles import PROFILES, TransferBudget, get_profile
-from pipeline.search import compile_classifier
+from pipeline.search import compile_classifier, steps_for
 from pipeline.training import MetricsToRun, early_stopping_callbacks, fit, subset
 
 EXPERIMENT = "task1-transfer"
@@ -37,6 +37,8 @@ def latest_search(family: str) -> str:
 def top_configs(search_run_id: str, top_k: int) -> list[dict]:
     """The first `top_k` entries of a search run's top_configs.json."""
     entries = tracking.load_json_artifact(search_run_id, "top_configs.json")
+    if not entries:
+        raise InputError(None, f"search run {search_run_id} has no finished configurations to transfer")
     return sorted(entries, key=lambda e: e["rank"])[:top_k]
 
 
@@ -57,7 +59,8 @@ def retrain(entry: dict, search_run_id: str, budget: TransferBudget, data, augme
         tracking.log_params({**config, "family": family, "max_epochs": budget.epochs, "patience": budget.patience,
                              "train_images": len(y_train)})
         keras.utils.set_random_seed(seed)
-        model = compile_classifier(family, config, CIFAR_SHAPE)
+        model = compile_classifier(family, config, CIFAR_SHAPE,
+                                   decay_steps=steps_for(len(y_train), config["batch_size"], budget.epochs))
         fitted = fit(model, x_train, y_train, validation=(x_val, y_val), epochs=budget.epochs,
                      batch_size=config["batch_size"],
                      callbacks=[MetricsToRun(), *early_stopping_callbacks(budget.patience, "val_accuracy")])

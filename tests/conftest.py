@@ -25,21 +25,28 @@ def tracking_uri(tmp_path_factory) -> str:
     return uri
 
 
+def use_store(monkeypatch, folder: Path) -> str:
+    """Send runs to a fresh experiment of the temporary store and data to `folder`/data; returns the experiment id."""
+    import mlflow
+
+    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+    name = f"test-{folder.name}"
+    experiment_id = mlflow.create_experiment(name, artifact_location=(folder / "artifacts").as_uri())
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", name)
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    data = folder / "data"
+    monkeypatch.setattr(settings, "DATA_DIR", data)
+    monkeypatch.setattr(settings, "RAW_DIR", data / "raw")
+    monkeypatch.setattr(settings, "PROCESSED_DIR", data / "processed")
+    return experiment_id
+
+
 @pytest.fixture()
 def store(tracking_uri, tmp_path, monkeypatch):
     """The temporary tracking store, plus a fresh data folder; every test's runs land in its own experiment."""
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri)
-    name = f"test-{tmp_path.name}"
-    experiment_id = mlflow.create_experiment(name, artifact_location=(tmp_path / "artifacts").as_uri())
-    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", name)
-    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
-    data = tmp_path / "data"
-    monkeypatch.setattr(settings, "DATA_DIR", data)
-    monkeypatch.setattr(settings, "RAW_DIR", data / "raw")
-    monkeypatch.setattr(settings, "PROCESSED_DIR", data / "processed")
-    yield experiment_id
+    yield use_store(monkeypatch, tmp_path)
     while mlflow.active_run():
         mlflow.end_run()
 
@@ -52,16 +59,20 @@ def write_idx(path: Path, array: np.ndarray) -> None:
         f.write(header + array.astype(np.uint8).tobytes())
 
 
-@pytest.fixture()
-def fashion_mnist_dir(tmp_path) -> Path:
+def make_fashion_mnist(folder: Path) -> Path:
     """A tiny Fashion-MNIST (200 train, 50 test) in the four original idx .gz files."""
     rng = np.random.default_rng(0)
-    folder = tmp_path / "fashion-mnist"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     for prefix, n in (("train", 200), ("t10k", 50)):
         write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
         write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n) % 10)
     return folder
+
+
+@pytest.fixture()
+def fashion_mnist_dir(tmp_path) -> Path:
+    """A tiny Fashion-MNIST in its original files."""
+    return make_fashion_mnist(tmp_path / "fashion-mnist")
 
 
 def write_cifar_batch(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
@@ -73,15 +84,19 @@ def write_cifar_batch(path: Path, images: np.ndarray, labels: np.ndarray) -> Non
         pickle.dump(batch, f, protocol=3)
 
 
-@pytest.fixture()
-def cifar_dir(tmp_path) -> Path:
+def make_cifar10(folder: Path) -> Path:
     """A tiny CIFAR-10 (5 x 20 train, 20 test) as a cifar-10-batches-py/ folder."""
     rng = np.random.default_rng(1)
-    folder = tmp_path / "cifar" / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         write_cifar_batch(folder / name, rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8), np.arange(20) % 10)
     return folder
+
+
+@pytest.fixture()
+def cifar_dir(tmp_path) -> Path:
+    """A tiny CIFAR-10 in its official layout."""
+    return make_cifar10(tmp_path / "cifar" / "cifar-10-batches-py")
 
 
 @pytest.fixture()
