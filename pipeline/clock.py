@@ -42,6 +42,7 @@ class ClockRequest:
     source: str = "synthetic"
     count: int = 18000
     register: bool = False
+    log_model: bool = True          # comparison runs measure; only models meant for use are logged
 
 
 def minutes_of(labels: np.ndarray) -> np.ndarray:
@@ -185,9 +186,12 @@ def train_clock(request: ClockRequest, splits: Splits) -> dict:
     tracking.log_figure(plots.learning_curves(fitted.history, [("loss", "loss"), ("cse", "CSE (minutes)")],
                                               spec.label), "learning_curves.png")
     log_error_analysis(spec.label, test, predicted, errors)
-    model_uri = tracking.log_clock_reader(model, {"head": dataclasses.asdict(spec), "image_size": request.image_size})
+    model_uri = None
+    if request.log_model or request.register:
+        model_uri = tracking.log_clock_reader(model, {"head": dataclasses.asdict(spec),
+                                                      "image_size": request.image_size})
     tracking.set_tags({"step": "clock", "representation": spec.label, "test_data_digest": test_digest,
-                       "model_uri": model_uri})
+                       "model_uri": model_uri or "not logged"})
     row = {"representation": spec.label, "head": spec.head, **{k: v for k, v in metrics.items()},
            "run_id": tracking.active_run_id(), "model_uri": model_uri, "test_data_digest": test_digest,
            "alternatives": alternatives}

@@ -6,6 +6,8 @@ The parent logs the comparison table (CSV and Markdown) and a bar chart of test 
 """
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 
 from pipeline import cli, plots, tracking
@@ -32,18 +34,18 @@ def comparison_table(rows: list[dict]) -> pd.DataFrame:
         drop=True)
 
 
-def compare(args) -> pd.DataFrame:
+def compare(args, representations: list[dict] = REPRESENTATIONS) -> pd.DataFrame:
     """Train every representation under one parent run and log the comparison."""
-    first = request_from(args, REPRESENTATIONS[0])
+    first = request_from(args, representations[0])
     splits = load_clock_data(first)
     rows = []
     with tracking.start_run(EXPERIMENT, run_name=f"clock-compare-{args.profile}", tags={"step": "clock_compare"}):
         tracking.log_params({"profile": args.profile, "image_size": first.image_size, "epochs": first.budget.epochs,
                              "augment": first.augment, "split": first.split, "seed": first.seed,
-                             "representations": len(REPRESENTATIONS)})
-        for number, head in enumerate(REPRESENTATIONS, start=1):
-            print(f"--- representation {number}/{len(REPRESENTATIONS)}: {head}", flush=True)
-            request = request_from(args, head)
+                             "representations": len(representations)})
+        for number, head in enumerate(representations, start=1):
+            print(f"--- representation {number}/{len(representations)}: {head}", flush=True)
+            request = dataclasses.replace(request_from(args, head), log_model=False)
             with tracking.start_run(EXPERIMENT, run_name=f"clock-{head['head']}", nested=True):
                 row = train_clock(request, splits)
             rows.append(row)

@@ -251,7 +251,7 @@ def register_if_better(model_uri: str, name: str, score: float, data_digest: str
     """Register a model version (tagged with its score, lower is better, and its test data's digest) and move the
     `champion` alias to it only if it beats the current champion on the same data. Returns (version, moved, why)."""
     client = mlflow.MlflowClient()
-    version = mlflow.register_model(model_uri, name).version
+    version = str(mlflow.register_model(model_uri, name).version)
     client.set_model_version_tag(name, version, "test_cse_mean", f"{score:.6f}")
     client.set_model_version_tag(name, version, "test_data_digest", data_digest)
     try:

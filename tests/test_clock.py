@@ -1,0 +1,205 @@
+"""Tell the time: every representation trains and logs, the champion alias moves only on a better model, and the
+registered reader loads, serves and predicts outside the repository."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import mlflow
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline import clock_compare, predict, tracking
+from pipeline.clock_reader import times_table
+from tests.conftest import use_store
+
+CLOCK_ARTIFACTS = {"learning_curves.png", "cse_histogram.png", "cse_against_time.png", "hour_confusion.png",
+                   "worst_24.png"}
+
+
+# One representation of each head type; every variant's loss and decoding is checked in test_common_sense_error.
+ONE_OF_EACH = [{"head": "classification", "n_classes": 24}, {"head": "regression", "loss": "circular"},
+               {"head": "multihead", "minute_head": "periodic"}, {"head": "periodic", "hands": "both"}]
+
+
+def test_clock_compare_trains_and_logs_each_head_type(store):
+    args = clock_compare.build_parser().parse_args(["--profile", "smoke", "--count", "160", "--seed", "3"])
+    table = clock_compare.compare(args, ONE_OF_EACH)
+    assert list(table.columns[:2]) == ["representation", "test_cse_mean"]
+    assert set(table["representation"]) == {"classification-24", "regression-circular", "multihead-periodic",
+                                            "periodic-both-consistent", "periodic-both-independent (same network)"}
+    assert table["test_cse_mean"].between(0, 360).all() and table["test_cse_mean"].is_monotonic_increasing
+    parent = mlflow.search_runs([store], filter_string="tags.step = 'clock_compare'", output_format="list")[0]
+    assert {"comparison.csv", "comparison.md", "comparison.png"} <= {
+        a.path for a in mlflow.MlflowClient().list_artifacts(parent.info.run_id)}
+    children = mlflow.search_runs([store], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
+                                  output_format="list")
+    assert len(children) == len(ONE_OF_EACH)
+    client = mlflow.MlflowClient()
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert {"test_cse_mean", "test_cse_median", "test_cse_p90", "test_cse_max", "test_within_1", "test_within_5",
+                "test_within_10", "test_hour_error_share", "val_cse", "cse", "loss"} <= set(child.data.metrics)
+        assert len(client.get_metric_history(child.info.run_id, "val_cse")) == 1  # one per epoch
+        assert CLOCK_ARTIFACTS <= {a.path for a in client.list_artifacts(child.info.run_id)}
+        assert child.data.params["backbone.widths"] == "(8, 16, 32)"  # one backbone for the whole comparison
+
+
+def tiny_reader(image_size: int = 75) -> str:
+    """Log an untrained, tiny clock reader in the active run; returns its model URI."""
+    from models.clock_net import Backbone, build_clock_model
+    from models.time_heads import HeadSpec
+
+    network = build_clock_model(HeadSpec("classification", n_classes=24), image_size, Backbone(widths=(4, 8)))
+    return tracking.log_clock_reader(network, {"head": {"head": "classification", "n_classes": 24},
+                                               "image_size": image_size})
+
+
+@pytest.fixture(scope="module")
+def registry(tracking_uri, tmp_path_factory):
+    """A registered champion clock reader (tiny, untrained) in the temporary store: (model name, folder)."""
+    folder = tmp_path_factory.mktemp("registry")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        use_store(monkeypatch, folder)
+        name = f"clock-reader-{folder.name}"
+        with tracking.start_run("test"):
+            uri = tiny_reader()
+        version, moved, _ = tracking.register_if_better(uri, name, 10.0, "digest-a")
+        assert moved and version == "1"
+        yield name, folder
+
+
+def champion_version(name: str) -> str:
+    return str(mlflow.MlflowClient().get_model_version_by_alias(name, "champion").version)
+
+
+def test_champion_moves_only_for_a_better_model_on_the_same_test_data(registry):
+    name, _ = registry
+    with tracking.start_run("test"):
+        uri = tiny_reader()
+    worse = tracking.register_if_better(uri, name, 12.5, "digest-a")
+    assert worse[1] is False and "does not beat" in worse[2] and champion_version(name) == "1"
+    other_data = tracking.register_if_better(uri, name, 1.0, "digest-b")
+    assert other_data[1] is False and "other data" in other_data[2] and champion_version(name) == "1"
+    better = tracking.register_if_better(uri, name, 7.0, "digest-a")
+    assert better[1] is True and champion_version(name) == better[0]
+    decision = mlflow.MlflowClient().get_model_version(name, worse[0]).tags["champion_decision"]
+    assert "does not beat" in decision
+
+
+FRESH_PROCESS = """
+import sys, importlib.util
+# This repository is installed editable in the test environment: take its import hook away, as in a
+# Python that has only MLflow, TensorFlow and pandas.
+sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")]
+assert importlib.util.find_spec("pipeline") is None and importlib.util.find_spec("models") is None
+import mlflow, numpy as np
+model = mlflow.pyfunc.load_model(sys.argv[1])
+images = np.load(sys.argv[2])
+out = model.predict(images)
+print(out.to_json(orient="records"))
+"""
+
+
+def test_the_champion_loads_in_a_fresh_process_without_the_repository(registry, tmp_path):
+    name, _ = registry
+    images = np.random.default_rng(0).integers(0, 256, (5, 150, 150), dtype=np.uint8)
+    np.save(tmp_path / "images.npy", images)
+    done = subprocess.run([sys.executable, "-c", FRESH_PROCESS, f"models:/{name}@champion",
+                           str(tmp_path / "images.npy")], capture_output=True, text=True, cwd=tmp_path,
+                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(rows) == 5
+    assert all(0 <= r["hour"] <= 11 and 0 <= r["minute"] <= 59 and r["time"] == f"{r['hour']}:{r['minute']:02d}"
+               for r in rows)
+
+
+def test_the_reader_takes_both_shapes_and_refuses_bad_input(registry):
+    name, _ = registry
+    model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    images = np.random.default_rng(1).integers(0, 256, (3, 75, 75), dtype=np.uint8)
+    flat, channel = model.predict(images), model.predict(images[..., None])
+    assert list(flat.columns) == ["hour", "minute", "time"] and flat.equals(channel)
+    assert str(flat["hour"].dtype) == "int64" and flat["time"].map(type).eq(str).all()
+    for bad, message in ((images.astype(np.float32), "uint8"), (images[0], "shape"),
+                         (np.full((1, 75, 75), 300), "0-255")):
+        with pytest.raises(mlflow.exceptions.MlflowException, match=message):
+            model.predict(bad)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def post(port: int, payload: bytes) -> tuple[int, str]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=payload,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_mlflow_models_serve_answers_with_times_and_refuses_malformed_payloads(registry):
+    name, _ = registry
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{name}@champion",
+                               "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              # MLflow starts the scoring server as `uvicorn ...` from PATH.
+                              env={**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"})
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None and time.time() < deadline, "server did not start"
+                time.sleep(1)
+        images = np.random.default_rng(2).integers(0, 256, (2, 75, 75)).tolist()
+        status, body = post(port, json.dumps({"inputs": images}).encode())
+        assert status == 200, body
+        predictions = json.loads(body)["predictions"]
+        assert len(predictions) == 2 and {"hour", "minute", "time"} <= set(predictions[0])
+        status, body = post(port, json.dumps({"inputs": [[1, 2, 3]]}).encode())
+        assert 400 <= status < 500 and "shape" in body
+        status, body = post(port, b"{not json")
+        assert 400 <= status < 500 and body
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_predict_prints_a_time_per_image_and_names_an_unreadable_one(registry, tmp_path, capsys):
+    name, _ = registry
+    rng = np.random.default_rng(3)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 256, (120, 90, 3), dtype=np.uint8)).save(tmp_path / f"clock{i}.png")
+    lines = predict.predict(str(tmp_path), f"models:/{name}@champion")
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert [line.split("\t")[0] for line in printed] == [str(tmp_path / "clock0.png"), str(tmp_path / "clock1.png")]
+    assert all(":" in time for _, time in lines)
+    (tmp_path / "broken.png").write_bytes(b"this is not a png")
+    with pytest.raises(SystemExit) as exit_info:
+        predict.main(["--input", str(tmp_path), "--model-uri", f"models:/{name}@champion"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "broken.png: not a readable image" in error[0]
+
+
+def test_times_table_formats_hours_and_minutes():
+    table = times_table(np.array([0, 61, 719, 720 + 5]))
+    assert table.to_dict("list") == {"hour": [0, 1, 11, 0], "minute": [0, 1, 59, 5],
+                                     "time": ["0:00", "1:01", "11:59", "0:05"]}
