@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from typing import Callable, Sequence
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, StepFailed
 
 # TensorFlow's C++ start-up chatter buries the lines a user needs; --debug brings it back.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -37,8 +38,17 @@ def optional(kind: Callable[[str], object]) -> Callable[[str], object]:
     return parse
 
 
+def interrupt_on_terminate() -> None:
+    """Treat SIGTERM like Ctrl-C, so a stopped step ends its run KILLED and stops the steps it started."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def run(step: Callable[[argparse.Namespace], object], args: argparse.Namespace) -> None:
     """Run a step; bad input becomes one `error:` line on stderr and exit status 2."""
+    interrupt_on_terminate()
     try:
         step(args)
     except InputError as exc:
@@ -46,6 +56,11 @@ def run(step: Callable[[argparse.Namespace], object], args: argparse.Namespace) 
             raise
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except StepFailed as exc:
+        if getattr(args, "debug", False):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

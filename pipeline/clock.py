@@ -94,6 +94,12 @@ def cse_summary(errors: np.ndarray) -> dict[str, float]:
             "test_within_10": float(np.mean(errors <= 10)), "test_hour_error_share": float(np.mean(errors >= HOUR_ERROR))}
 
 
+def per_hour(errors: np.ndarray, true_minutes: np.ndarray) -> dict[str, float]:
+    """Mean CSE for each true hour, as test_cse_hour_00 ... test_cse_hour_11 (where troubles at 12 show)."""
+    hours = true_minutes // 60
+    return {f"test_cse_hour_{h:02d}": float(errors[hours == h].mean()) for h in range(12) if np.any(hours == h)}
+
+
 def network_outputs(model, images: np.ndarray) -> np.ndarray:
     """The network's raw head outputs for a batch of (N, H, W) images."""
     return model.predict(images[..., None], batch_size=128, verbose=0)
@@ -175,7 +181,8 @@ def train_clock(request: ClockRequest, splits: Splits) -> dict:
     predicted = read_minutes(spec, outputs)
     errors = common_sense_error(predicted, true)
     cost = {"parameters": model.count_params(), "train_seconds": fitted.seconds, "epochs_trained": fitted.epochs}
-    metrics = {**cse_summary(errors), **cost, "images_per_second": fitted.images_per_second}
+    metrics = {**cse_summary(errors), **cost, "images_per_second": fitted.images_per_second,
+               **per_hour(errors, true)}
     tracking.log_metrics(metrics)
     alternatives = []
     if (alternative := other_decoding(spec)) is not None:

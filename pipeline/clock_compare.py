@@ -11,6 +11,7 @@ import dataclasses
 import pandas as pd
 
 from pipeline import cli, plots, tracking
+from pipeline.profiles import get_profile
 from pipeline.clock import EXPERIMENT, add_data_arguments, load_clock_data, request_from, train_clock
 
 # The representations compared, as HeadSpec fields. The periodic model with both hands is also read with the
@@ -22,6 +23,9 @@ REPRESENTATIONS = [
     {"head": "periodic", "hands": "hour"},
     {"head": "periodic", "hands": "both", "decoding": "consistent"},
 ]
+ONE_PER_HEAD = [{"head": "classification", "n_classes": 24}, {"head": "regression", "loss": "circular"},
+                {"head": "multihead", "minute_head": "periodic"}, {"head": "periodic", "hands": "both"}]
+REPRESENTATION_SETS = {"all": REPRESENTATIONS, "one_per_head": ONE_PER_HEAD}
 TABLE_COLUMNS = ["representation", "test_cse_mean", "test_cse_median", "test_cse_p90", "test_within_1",
                  "test_within_5", "test_within_10", "test_hour_error_share", "parameters", "train_seconds",
                  "epochs_trained", "run_id"]
@@ -34,8 +38,9 @@ def comparison_table(rows: list[dict]) -> pd.DataFrame:
         drop=True)
 
 
-def compare(args, representations: list[dict] = REPRESENTATIONS) -> pd.DataFrame:
-    """Train every representation under one parent run and log the comparison."""
+def compare(args, representations: list[dict] | None = None) -> pd.DataFrame:
+    """Train every representation (by default, the profile's set) under one parent run and log the comparison."""
+    representations = representations or REPRESENTATION_SETS[get_profile(args.profile).representations]
     first = request_from(args, representations[0])
     splits = load_clock_data(first)
     rows = []

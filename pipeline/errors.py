@@ -4,6 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 
+class StepFailed(Exception):
+    """A step of the workflow ended in failure; its own output says why."""
+
+
 class InputError(Exception):
     """Bad input (missing, corrupt or malformed file, out-of-range labels): one line for the user."""
 

@@ -1,50 +1,123 @@
 """Entry point `main`: the whole study as one parent run, each step its own entry-point run nested under it.
 
     mlflow run . -P profile=quick --env-manager local
+
+preprocess (Fashion-MNIST, CIFAR-10, clocks) -> search (MLP, CNN) -> transfer -> clock comparison -> champion
+clock reader, trained and registered -> report. A step that already finished with the same parameters, code and
+upstream runs is reused, so a second run, or a run after an interruption, picks up where the last one stopped.
 """
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from pipeline import cli, tracking
+import pandas as pd
+
+from pipeline import cli, settings, tracking
 from pipeline.profiles import PROFILES, get_profile
 
 EXPERIMENT = "study"
+HEAD_FIELDS = ("head", "n_classes", "loss", "minute_head", "hands", "decoding")
+STEP_COUNT = 9
+
+
+@dataclass
+class Progress:
+    """Per-step lines with the elapsed time and what comes next, plus the table of steps for the run."""
+    started: float = field(default_factory=time.perf_counter)
+    rows: list[dict] = field(default_factory=list)
+
+    def say(self, text: str) -> None:
+        print(f"[{time.perf_counter() - self.started:7.1f} s] {text}", flush=True)
+
+    def step(self, title: str, entry_point: str, parameters: dict, upstream: list[str] = (),
+             force: bool = False, coming: str = "") -> str:
+        """Run (or reuse) one step and report it; returns the step's run id."""
+        number = len(self.rows) + 1
+        self.say(f"step {number}/{STEP_COUNT}: {title}" + (f"  (then: {coming})" if coming else ""))
+        began = time.perf_counter()
+        run_id, reused = tracking.run_entry_point(entry_point, parameters, list(upstream), force)
+        seconds = time.perf_counter() - began
+        self.say(f"step {number}/{STEP_COUNT}: {title}: " + (f"reused finished run {run_id}" if reused
+                                                              else f"done in {seconds:.0f} s, run {run_id}"))
+        self.rows.append({"step": title, "entry_point": entry_point, "run_id": run_id, "reused": reused,
+                          "seconds": round(seconds, 1)})
+        tracking.set_tags({f"step.{number}.{title.replace(' ', '_')}": run_id})
+        return run_id
+
+
+def best_head(compare_run_id: str) -> dict:
+    """The label representation that won the comparison, as the clock step's parameters."""
+    best = tracking.get_run(tracking.get_run(compare_run_id).data.tags["best_run_id"])
+    return {name: best.data.params[name] for name in HEAD_FIELDS}
 
 
 def study(profile_name: str, seed: int, fashion_mnist_dir: str = "", cifar10_path: str = "",
-          clock_source: str = "synthetic") -> None:
-    """Run every step of the study under one parent run."""
+          clock_source: str = "synthetic", champion_epochs: str = "", force: bool = False,
+          report_path: str | Path = settings.ROOT / "report.md") -> pd.DataFrame:
+    """Run every step of the study under one parent run; returns the table of steps."""
     profile = get_profile(profile_name)
-    steps = [
-        ("preprocess", {"dataset": "fashion_mnist", "source": fashion_mnist_dir, "seed": seed}),
-        ("preprocess", {"dataset": "cifar10", "source": cifar10_path, "seed": seed}),
-        ("preprocess", {"dataset": "clock", "source": clock_source, "seed": seed,
-                        "size": profile.clock_size, "count": profile.clock_count}),
-    ]
-    started = time.perf_counter()
-    with tracking.start_run(EXPERIMENT, run_name=f"study-{profile.name}"):
-        tracking.log_params({"profile": profile.name, "seed": seed})
-        for number, (entry_point, parameters) in enumerate(steps, start=1):
-            print(f"[{time.perf_counter() - started:7.1f} s] step {number}/{len(steps)}: {entry_point} {parameters}",
-                  flush=True)
-            tracking.run_entry_point(entry_point, parameters)
-    print(f"[{time.perf_counter() - started:7.1f} s] study finished")
+    progress = Progress()
+    common = {"profile": profile.name, "seed": seed}
+    with tracking.start_run(EXPERIMENT, run_name=f"study-{profile.name}", tags={"step": "main"}) as run:
+        tracking.log_params({**common, "fashion_mnist_dir": fashion_mnist_dir, "cifar10_path": cifar10_path,
+                             "clock_source": clock_source, "champion_epochs": champion_epochs, "force": force})
+        fashion = progress.step("preprocess fashion_mnist", "preprocess",
+                                {"dataset": "fashion_mnist", "source": fashion_mnist_dir, "seed": seed}, force=force,
+                                coming="preprocess cifar10")
+        cifar = progress.step("preprocess cifar10", "preprocess",
+                              {"dataset": "cifar10", "source": cifar10_path, "seed": seed}, force=force,
+                              coming="preprocess clock")
+        clocks = progress.step("preprocess clock", "preprocess",
+                               {"dataset": "clock", "source": clock_source, "seed": seed, "size": profile.clock_size,
+                                "count": profile.clock_count}, force=force, coming="search mlp")
+        fashion_dir = tracking.get_run(fashion).data.tags["processed_dir"]
+        searches = [progress.step(f"search {family}", "search", {"family": family, **common, "data": fashion_dir},
+                                  [fashion], force, coming=following)
+                    for family, following in (("mlp", "search cnn"), ("cnn", "transfer"))]
+        transfer = progress.step("transfer", "transfer",
+                                 {"search_run_id": ",".join(searches), **common,
+                                  "data": tracking.get_run(cifar).data.tags["processed_dir"]},
+                                 [*searches, cifar], force, coming="clock comparison")
+        clock_data = {"source": clock_source, "image_size": profile.clock_size, "count": profile.clock_count}
+        compare = progress.step("clock comparison", "clock_compare", {**common, **clock_data}, [clocks], force,
+                                coming="champion clock reader")
+        champion = progress.step("champion clock reader", "clock",
+                                 {**best_head(compare), **common, **clock_data, "budget": "champion",
+                                  "epochs": champion_epochs, "register": "true"}, [compare, clocks], force,
+                                 coming="report")
+        report = progress.step("report", "report",
+                               {"search_run_id": ",".join(searches), "transfer_run_id": transfer,
+                                "compare_run_id": compare, "champion_run_id": champion, "out": ""},
+                               [*searches, transfer, compare, champion], force)
+        steps = pd.DataFrame(progress.rows)
+        tracking.log_table(steps, "steps.csv", markdown=True)
+        written = tracking.copy_report(report, Path(report_path))
+        tracking.log_metrics({"steps_reused": int(steps["reused"].sum()),
+                              "study_seconds": time.perf_counter() - progress.started})
+    progress.say(f"study finished: {int(steps['reused'].sum())} of {len(steps)} steps reused; "
+                 f"report at {written}")
+    progress.say(f"see every run with: mlflow ui --backend-store-uri {tracking.configure()}  (main run {run.info.run_id})")
+    return steps
 
 
 def build_parser():
     p = cli.parser(__doc__.splitlines()[0])
     p.add_argument("--profile", default="quick", choices=sorted(PROFILES))
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--fashion-mnist-dir", default="")
-    p.add_argument("--cifar10-path", default="")
-    p.add_argument("--clock-source", default="synthetic")
+    p.add_argument("--fashion-mnist-dir", default="", help="folder with the four idx .gz files (default: search)")
+    p.add_argument("--cifar10-path", default="", help="cifar-10-batches-py/ or the .tar.gz (default: $CIFAR10_PATH)")
+    p.add_argument("--clock-source", default="synthetic", help="'synthetic' or a course-format folder")
+    p.add_argument("--champion-epochs", default="", help="epochs for the champion clock reader (default: profile's)")
+    p.add_argument("--force", type=cli.boolean, default=False, help="re-run every step, reusing nothing")
+    p.add_argument("--report", default=str(settings.ROOT / "report.md"), help="where to write report.md (and .html)")
     return p
 
 
 def main(argv=None) -> None:
     cli.main_with(build_parser, lambda a: study(a.profile, a.seed, a.fashion_mnist_dir, a.cifar10_path,
-                                                a.clock_source), argv)
+                                                a.clock_source, a.champion_epochs, a.force, a.report), argv)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ class Profile:
     transfer: dict[str, TransferBudget]
     clock_count: int               # rendered clock images (train + validation + test)
     clock_size: int                # 150 or 75 pixels
+    representations: str = "all"   # which label representations clock_compare trains: all, or one_per_head
     clock: ClockBudget = field(default_factory=lambda: ClockBudget(epochs=1, patience=1))
     champion: ClockBudget = field(default_factory=lambda: ClockBudget(epochs=1, patience=1))
 
@@ -57,15 +58,15 @@ class Profile:
 PROFILES = {
     "smoke": Profile(
         "smoke",
-        search={"mlp": SearchBudget(n_trials=4, timeout=120, epochs=1, train_fraction=0.02, refit_epochs=1,
+        search={"mlp": SearchBudget(n_trials=3, timeout=120, epochs=1, train_fraction=0.02, refit_epochs=1,
                                     patience=1, refit_fraction=0.02, validation_limit=500, test_limit=1000),
-                "cnn": SearchBudget(n_trials=4, timeout=180, epochs=1, train_fraction=0.01, refit_epochs=1,
+                "cnn": SearchBudget(n_trials=3, timeout=180, epochs=1, train_fraction=0.01, refit_epochs=1,
                                     patience=1, refit_fraction=0.01, validation_limit=300, test_limit=500)},
         transfer={"mlp": TransferBudget(epochs=1, patience=1, train_fraction=0.02, validation_limit=500,
                                         test_limit=1000),
                   "cnn": TransferBudget(epochs=1, patience=1, train_fraction=0.01, validation_limit=300,
                                         test_limit=500)},
-        clock_count=720, clock_size=75,
+        clock_count=720, clock_size=75, representations="one_per_head",
         clock=ClockBudget(epochs=1, patience=1, batch_size=32, widths=(8, 16, 32)),
         champion=ClockBudget(epochs=1, patience=1, batch_size=32, widths=(8, 16, 32)),
     ),

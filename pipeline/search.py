@@ -109,6 +109,9 @@ def objective_for(family: str, budget: SearchBudget, data, seed: int):
                                   "parameters": model.count_params(), "epochs_trained": fitted.epochs})
             trial.set_user_attr("epochs_trained", fitted.epochs)
             trial.set_user_attr("parameters", model.count_params())
+            print(f"{family} trial {trial.number}: validation accuracy {accuracy:.4f} after {fitted.epochs} "
+                  f"epoch(s), {fitted.seconds:.0f} s" + (" (pruned)" if pruning.pruned_at is not None else ""),
+                  flush=True)
             if pruning.pruned_at is not None:
                 tracking.set_tags({"pruned": True, "pruned_at_epoch": pruning.pruned_at})
                 raise optuna.TrialPruned(f"pruned after epoch {pruning.pruned_at}")
@@ -133,6 +136,7 @@ def refit(family: str, trial: optuna.trial.FrozenTrial, rank: int, budget: Searc
     """Retrain a top configuration on the training split with early stopping; evaluate it on the test split once."""
     config = config_of(trial)
     x_train, y_train = subset(data.train.x, data.train.y, budget.refit_fraction)
+    x_val, y_val = subset(data.validation.x, data.validation.y, limit=budget.validation_limit)
     x_test, y_test = subset(data.test.x, data.test.y, limit=budget.test_limit)
     with tracking.start_run(EXPERIMENT, run_name=f"{family}-refit-rank-{rank}", nested=True,
                             tags={"step": "search-refit", "family": family, "rank": rank,
@@ -142,10 +146,10 @@ def refit(family: str, trial: optuna.trial.FrozenTrial, rank: int, budget: Searc
         keras.utils.set_random_seed(seed)
         model = compile_classifier(family, config,
                                    decay_steps=steps_for(len(y_train), config["batch_size"], budget.refit_epochs))
-        fitted = fit(model, x_train, y_train, validation=(data.validation.x, data.validation.y),
-                     epochs=budget.refit_epochs, batch_size=config["batch_size"],
+        fitted = fit(model, x_train, y_train, validation=(x_val, y_val), epochs=budget.refit_epochs,
+                     batch_size=config["batch_size"], verbose=2,
                      callbacks=[MetricsToRun(), *early_stopping_callbacks(budget.patience, "val_accuracy")])
-        val_loss, val_accuracy = model.evaluate(data.validation.x, data.validation.y, verbose=0)
+        val_loss, val_accuracy = model.evaluate(x_val, y_val, verbose=0)
         test_loss, test_accuracy = model.evaluate(x_test, y_test, verbose=0)
         tracking.log_metrics({"best_val_accuracy": val_accuracy, "test_accuracy": test_accuracy,
                               "test_loss": test_loss, "wall_seconds": fitted.seconds,
@@ -160,11 +164,22 @@ def refit(family: str, trial: optuna.trial.FrozenTrial, rank: int, budget: Searc
     return entry, model
 
 
+def param_importances(study: optuna.Study) -> dict[str, float]:
+    """Optuna's fANOVA importance of each hyperparameter for the objective ({} with too few finished trials)."""
+    try:
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+        return {name: float(value)
+                for name, value in optuna.importance.get_param_importances(study, evaluator=evaluator).items()}
+    except (ValueError, RuntimeError, ZeroDivisionError):
+        return {}
+
+
 def log_study(study: optuna.Study, family: str) -> None:
     """The trials table and Optuna's plots (history, importances, parallel coordinates, intermediate values)."""
     table = study.trials_dataframe(attrs=("number", "value", "state", "duration", "params", "user_attrs"))
     tracking.log_table(table, "trials.csv")
     tracking.log_table(space_table(family), "search_space.csv", markdown=True)
+    tracking.log_json(param_importances(study), "param_importances.json")
     for name, figure in plots.study_figures(study).items():
         tracking.log_figure(figure, f"plots/{name}.png")
 
@@ -223,7 +238,7 @@ def build_parser():
     p.add_argument("--epochs", type=cli.optional(int), default=None, help="epochs per trial (default: the profile's)")
     p.add_argument("--train-fraction", type=cli.optional(float), default=None,
                    help="share of training images per trial (default: the profile's)")
-    p.add_argument("--storage", default="", help=f"Optuna storage URL (default {settings.DEFAULT_OPTUNA_STORAGE})")
+    p.add_argument("--storage", default="", help="Optuna storage URL (default: sqlite:///data/optuna.db)")
     p.add_argument("--study-name", default="", help="default: fashion_mnist-<family>-<profile>-seed<seed>")
     p.add_argument("--pruner", default="median", choices=PRUNERS)
     p.add_argument("--seed", type=int, default=0)
@@ -239,7 +254,7 @@ def run(args) -> list[dict]:
     budget = dataclasses.replace(profile.search[args.family],
                                  **{k: v for k, v in overrides.items() if v is not None})
     return search(args.family, budget, profile=args.profile,
-                  storage=args.storage or settings.DEFAULT_OPTUNA_STORAGE,
+                  storage=args.storage or settings.default_optuna_storage(),
                   study_name=args.study_name or default_study_name(args.family, args.profile, args.seed),
                   seed=args.seed, pruner=args.pruner,
                   data_dir=Path(args.data) if args.data else processed_dir("fashion_mnist", f"seed{args.seed}"))

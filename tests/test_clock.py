@@ -24,14 +24,12 @@ CLOCK_ARTIFACTS = {"learning_curves.png", "cse_histogram.png", "cse_against_time
                    "worst_24.png"}
 
 
-# One representation of each head type; every variant's loss and decoding is checked in test_common_sense_error.
-ONE_OF_EACH = [{"head": "classification", "n_classes": 24}, {"head": "regression", "loss": "circular"},
-               {"head": "multihead", "minute_head": "periodic"}, {"head": "periodic", "hands": "both"}]
 
 
 def test_clock_compare_trains_and_logs_each_head_type(store):
     args = clock_compare.build_parser().parse_args(["--profile", "smoke", "--count", "160", "--seed", "3"])
-    table = clock_compare.compare(args, ONE_OF_EACH)
+    table = clock_compare.compare(args)  # smoke: one representation of each head type; every variant's
+    # loss and decoding is checked in test_common_sense_error
     assert list(table.columns[:2]) == ["representation", "test_cse_mean"]
     assert set(table["representation"]) == {"classification-24", "regression-circular", "multihead-periodic",
                                             "periodic-both-consistent", "periodic-both-independent (same network)"}
@@ -41,7 +39,7 @@ def test_clock_compare_trains_and_logs_each_head_type(store):
         a.path for a in mlflow.MlflowClient().list_artifacts(parent.info.run_id)}
     children = mlflow.search_runs([store], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
                                   output_format="list")
-    assert len(children) == len(ONE_OF_EACH)
+    assert len(children) == len(clock_compare.ONE_PER_HEAD)
     client = mlflow.MlflowClient()
     for child in children:
         assert child.info.status == "FINISHED"

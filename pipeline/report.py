@@ -1,0 +1,257 @@
+"""Entry point `report`: report.md (and report.html) built from the tracking store alone.
+
+    python -m pipeline.report [--out report.md] [--search-run-id A,B] [--transfer-run-id T] ...
+
+Every number comes from a run, with the run id beside it; the figures are the ones the steps logged. Runs
+not named default to the latest finished run of each step.
+"""
+from __future__ import annotations
+
+import datetime
+import io
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline import cli, settings, tracking
+from pipeline.errors import InputError
+
+EXPERIMENT = "report"
+FIGURES = "report_files"
+CONFIG_SHOWN = ("optimizer", "learning_rate", "activation", "initializer", "batch_norm", "dropout", "regularizer",
+                "augment", "batch_size", "n_layers", "n_blocks", "filters", "convs_per_block", "head")
+
+
+class Report:
+    """Markdown lines plus the figures they point to, gathered from runs."""
+
+    def __init__(self, folder: Path):
+        self.lines: list[str] = []
+        self.folder = folder
+        (folder / FIGURES).mkdir(parents=True, exist_ok=True)
+
+    def add(self, *lines: str) -> None:
+        self.lines.extend(lines)
+
+    def table(self, frame: pd.DataFrame, floats: str = ".4f") -> None:
+        self.add(frame.to_markdown(index=False, floatfmt=floats), "")
+
+    def figure(self, run_id: str, artifact: str, caption: str) -> None:
+        """Copy a logged figure next to the report and show it with its run."""
+        name = f"{run_id[:8]}_{artifact.replace('/', '_')}"
+        local = tracking.download_artifact(run_id, artifact, tempfile.mkdtemp())
+        shutil.copy(local, self.folder / FIGURES / name)
+        self.add(f"![{caption}]({FIGURES}/{name})", f"*{caption} (run `{run_id}`)*", "")
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def latest(step: str, condition: str = "") -> str:
+    """The newest finished run of a step (meeting an extra filter condition, if given)."""
+    runs = tracking.find_runs(f"tags.step = '{step}' and attributes.status = 'FINISHED'"
+                              + (f" and {condition}" if condition else ""), max_results=1)
+    if not runs:
+        raise InputError(None, f"no finished {step} run in the tracking store; run that step first")
+    return runs[0].info.run_id
+
+
+def csv_artifact(run_id: str, artifact: str) -> pd.DataFrame:
+    """A CSV a run logged, as a DataFrame."""
+    import mlflow
+
+    return pd.read_csv(io.StringIO(mlflow.artifacts.load_text(f"runs:/{run_id}/{artifact}")))
+
+
+def task1_section(report: Report, search_ids: list[str]) -> None:
+    """Search results against the reference networks, importances, and the top configurations."""
+    report.add("## Task 1: hyperparameter search on Fashion-MNIST", "",
+               "Trials are selected on the validation split (10% of the training set); only the refits of the top "
+               "configurations meet the test split, once.", "")
+    for run_id in search_ids:
+        run = tracking.get_run(run_id)
+        family = run.data.tags["family"].upper()
+        trials = csv_artifact(run_id, "trials.csv")
+        done = trials[trials["state"] == "COMPLETE"]
+        reference = trials[trials["number"] == 0].iloc[0]
+        best = done.loc[done["value"].idxmax()]
+        budget = {k.split(".", 1)[1]: v for k, v in run.data.params.items() if k.startswith("budget.")}
+        report.add(f"### {family} (search run `{run_id}`)", "",
+                   f"- Study `{run.data.params.get('study', '?')}`: {len(trials)} trials "
+                   f"({(trials['state'] == 'PRUNED').sum()} pruned), {budget.get('epochs', '?')} epoch(s) per trial "
+                   f"on {float(budget.get('train_fraction', 1)):.0%} of the training images.",
+                   f"- Geron's reference network (trial 0): validation accuracy **{reference['value']:.4f}**; "
+                   f"best trial (#{int(best['number'])}): **{best['value']:.4f}** "
+                   f"({best['value'] - reference['value']:+.4f}) under the same trial budget.", "")
+        top = pd.DataFrame(tracking.load_json_artifact(run_id, "top_configs.json"))
+        shown = pd.DataFrame({"rank": top["rank"], "trial": top["trial"],
+                              "validation": top["val_accuracy"], "test": top["test_accuracy"],
+                              "epochs": top["epochs"], "parameters": top["parameters"],
+                              "configuration": [", ".join(f"{k}={c[k]:.3g}" if isinstance(c[k], float)
+                                                          else f"{k}={c[k]}" for k in CONFIG_SHOWN if k in c)
+                                                for c in top["config"]],
+                              "refit run": [f"`{r}`" for r in top["refit_run_id"]]})
+        share = float(budget.get("refit_fraction", 1))
+        report.add(f"Top configurations, refit on {'the whole' if share == 1 else f'{share:.0%} of the'} training "
+                   f"split for at most {budget.get('refit_epochs', '?')} epochs with early stopping on validation:", "")
+        report.table(shown)
+        report.add(f"Test accuracy of the model selected on validation: "
+                   f"**{run.data.metrics.get('best_test_accuracy', float('nan')):.4f}** (run `{run_id}`).", "")
+        importances = tracking.load_json_artifact(run_id, "param_importances.json")
+        if importances:
+            report.add("Importance of each hyperparameter for validation accuracy (Optuna's fANOVA):", "")
+            report.table(pd.DataFrame(importances.items(), columns=["hyperparameter", "importance"]), ".3f")
+        report.figure(run_id, "plots/optimization_history.png", f"{family}: optimization history")
+        report.figure(run_id, "plots/param_importances.png", f"{family}: hyperparameter importances")
+
+
+def transfer_section(report: Report, transfer_id: str) -> None:
+    """Fashion-MNIST against CIFAR-10, with the measured drop."""
+    table = csv_artifact(transfer_id, "comparison.csv")
+    report.add(f"## Transfer of the top configurations to CIFAR-10 (run `{transfer_id}`)", "",
+               "Each configuration is rebuilt for 32x32x3 input and trained on CIFAR-10 (45,000 / 5,000 / 10,000).", "")
+    report.table(table.assign(run_id=[f"`{r}`" for r in table["run_id"]])[
+        ["family", "fashion_mnist_rank", "fashion_mnist_test_accuracy", "cifar10_test_accuracy", "cifar10_rank",
+         "drop", "epochs", "run_id"]])
+    for family, group in table.groupby("family"):
+        report.add(f"- {family.upper()}: best CIFAR-10 test accuracy {group['cifar10_test_accuracy'].max():.4f}; "
+                   f"mean drop from Fashion-MNIST {group['drop'].mean():.4f}; the Fashion-MNIST ranking "
+                   f"{'holds' if list(group['cifar10_rank']) == sorted(group['cifar10_rank']) else 'changes'} "
+                   f"on CIFAR-10.")
+    report.add("")
+    report.figure(transfer_id, "accuracy_by_dataset.png", "Test accuracy on both data sets")
+    report.figure(transfer_id, "cifar10_learning_curves.png", "CIFAR-10 validation accuracy per epoch")
+
+
+def clock_section(report: Report, compare_id: str) -> None:
+    """Every representation's common-sense error, and what the table says about the assignment's questions."""
+    table = csv_artifact(compare_id, "comparison.csv")
+    compare = tracking.get_run(compare_id)
+    report.add(f"## Tell the time: label representations (run `{compare_id}`)", "",
+               f"Same backbone, data ({compare.data.params.get('image_size')} px) and budget "
+               f"({compare.data.params.get('epochs')} epochs at most) for every representation; errors are "
+               "common-sense errors in minutes on the test split.", "")
+    shown = table.assign(run_id=[f"`{r}`" for r in table["run_id"]])[
+        ["representation", "test_cse_mean", "test_cse_median", "test_cse_p90", "test_within_5",
+         "test_hour_error_share", "parameters", "train_seconds", "run_id"]]
+    report.table(shown, ".3g")
+    rows = table.set_index("representation")
+    if {"classification-24", "classification-720"} <= set(rows.index):
+        report.add(f"- 720 classes: mean CSE {rows.loc['classification-720', 'test_cse_mean']:.1f} min against "
+                   f"{rows.loc['classification-24', 'test_cse_mean']:.1f} min for 24 classes (whose bins alone "
+                   f"cost up to 15 min).")
+    for label in ("regression-mae", "regression-circular"):
+        if label in rows.index:
+            run = tracking.get_run(rows.loc[label, "run_id"])
+            near = [run.data.metrics.get(f"test_cse_hour_{h:02d}") for h in (11, 0)]
+            if None not in near:
+                report.add(f"- {label}: mean CSE {sum(near) / 2:.1f} min for true times between 11:00 and 0:59, "
+                           f"against {run.data.metrics['test_cse_mean']:.1f} min overall.")
+    report.add("")
+    report.figure(compare_id, "comparison.png", "Test common-sense error by representation")
+
+
+def champion_section(report: Report, champion_id: str) -> None:
+    """The champion's error analysis, its worst cases, and its model card."""
+    run = tracking.get_run(champion_id)
+    m, p, t = run.data.metrics, run.data.params, run.data.tags
+    report.add(f"## The champion clock reader (run `{champion_id}`)", "",
+               f"Representation **{t.get('representation')}**, registered as `clock-reader` version "
+               f"{t.get('registered_version', '?')}: {t.get('champion_decision', 'not registered')}.", "")
+    report.table(pd.DataFrame([{"metric": k, "value": m[k]} for k in (
+        "test_cse_mean", "test_cse_median", "test_cse_p90", "test_cse_max", "test_within_1", "test_within_5",
+        "test_within_10", "test_hour_error_share") if k in m]), ".4g")
+    for artifact, caption in (("learning_curves.png", "Learning curves"), ("cse_histogram.png", "CSE histogram"),
+                              ("cse_against_time.png", "CSE against the true time"),
+                              ("hour_confusion.png", "Hours, true against predicted"),
+                              ("worst_24.png", "The 24 worst test images")):
+        report.figure(champion_id, artifact, caption)
+    report.add("### Model card: `clock-reader`", "",
+               f"- **Model**: {t.get('representation')} head on a residual CNN (stage widths "
+               f"{p.get('backbone.widths')}), {int(m.get('parameters', 0)):,} parameters, "
+               f"{p.get('image_size')} px grey input.",
+               f"- **Data**: {p.get('source')} clock images, split {p.get('split')} "
+               f"({p.get('train_images')} training images; processed at `{p.get('processed_dir')}`); "
+               f"test data digest `{t.get('test_data_digest', '?')[:16]}`.",
+               f"- **Training budget**: at most {p.get('budget.epochs')} epochs, early stopping on validation CSE; "
+               f"{int(m.get('epochs_trained', 0))} epochs, {m.get('train_seconds', 0) / 60:.1f} minutes on "
+               f"this machine.",
+               f"- **Metrics** (test split): mean CSE {m.get('test_cse_mean', float('nan')):.2f} min, median "
+               f"{m.get('test_cse_median', float('nan')):.1f} min, hour misread in "
+               f"{m.get('test_hour_error_share', float('nan')):.2%} of images.",
+               "- **Use**: grey uint8 images (N, H, W) or (N, H, W, 1) of any size in, a table of hour, minute "
+               "and time out:", "",
+               "```python",
+               "import mlflow",
+               "reader = mlflow.pyfunc.load_model('models:/clock-reader@champion')",
+               "reader.predict(images)  # DataFrame with columns hour, minute, time",
+               "```", "",
+               "- **Limits**: trained and tested on rendered clocks that imitate the course's images; "
+               "readings of real photographs are not measured here.", "")
+
+
+def write_html(markdown_text: str, path: Path) -> None:
+    """A standalone HTML rendering of the report."""
+    import markdown
+
+    body = markdown.markdown(markdown_text, extensions=["tables", "fenced_code"])
+    path.write_text("<!doctype html><html><head><meta charset='utf-8'><title>Study report</title><style>"
+                    "body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em}"
+                    "table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #ccc;padding:2px 6px}"
+                    "img{max-width:100%}code{background:#f4f4f4}</style></head><body>" + body + "</body></html>\n")
+
+
+def build_report(out: Path, search_ids: list[str], transfer_id: str, compare_id: str, champion_id: str) -> Path:
+    """Write report.md, report.html and their figures into out's folder and log them; returns report.md."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tracking.start_run(EXPERIMENT, run_name="report", tags={"step": "report"}):
+        tracking.log_params({"search_run_ids": ",".join(search_ids), "transfer_run_id": transfer_id,
+                             "compare_run_id": compare_id, "champion_run_id": champion_id})
+        with tempfile.TemporaryDirectory() as tmp:
+            report = Report(Path(tmp))
+            report.add("# Study report", "",
+                       f"Built {datetime.datetime.now():%Y-%m-%d %H:%M} from the tracking store "
+                       f"`{tracking.configure()}`. Every number below comes from the MLflow run named beside it.", "")
+            task1_section(report, search_ids)
+            transfer_section(report, transfer_id)
+            clock_section(report, compare_id)
+            champion_section(report, champion_id)
+            (Path(tmp) / "report.md").write_text(report.text())
+            write_html(report.text(), Path(tmp) / "report.html")
+            for name in ("report.md", "report.html"):
+                tracking.log_file(Path(tmp) / name)
+            tracking.log_file(Path(tmp) / FIGURES)
+            shutil.copytree(Path(tmp) / FIGURES, out.parent / FIGURES, dirs_exist_ok=True)
+            shutil.copy(Path(tmp) / "report.md", out)
+            shutil.copy(Path(tmp) / "report.html", out.with_suffix(".html"))
+    print(f"wrote {out} and {out.with_suffix('.html')}")
+    return out
+
+
+def build_parser():
+    p = cli.parser(__doc__.splitlines()[0])
+    p.add_argument("--out", default="", help="where to write report.md (default: report.md at the project root)")
+    p.add_argument("--search-run-id", default="", help="comma-separated search runs (default: latest mlp and cnn)")
+    p.add_argument("--transfer-run-id", default="")
+    p.add_argument("--compare-run-id", default="")
+    p.add_argument("--champion-run-id", default="")
+    return p
+
+
+def run(args) -> Path:
+    searches = [i for i in args.search_run_id.split(",") if i] or [
+        latest("search", f"tags.family = '{family}'") for family in ("mlp", "cnn")]
+    champion = args.champion_run_id or latest("clock", "tags.registered_version LIKE '%'")
+    return build_report(Path(args.out or settings.ROOT / "report.md").resolve(), searches,
+                        args.transfer_run_id or latest("transfer"), args.compare_run_id or latest("clock_compare"),
+                        champion)
+
+
+def main(argv=None) -> None:
+    cli.main_with(build_parser, run, argv)
+
+
+if __name__ == "__main__":
+    main()
