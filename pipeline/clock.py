@@ -9,7 +9,6 @@ alias only when it beats the current champion on the same test data.
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass
 
 import numpy as np

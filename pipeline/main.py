@@ -37,7 +37,8 @@ class Progress:
         number = len(self.rows) + 1
         self.say(f"step {number}/{STEP_COUNT}: {title}" + (f"  (then: {coming})" if coming else ""))
         began = time.perf_counter()
-        run_id, reused = tracking.run_entry_point(entry_point, parameters, list(upstream), force)
+        run_id, reused = tracking.run_entry_point(entry_point, parameters, list(upstream), force,
+                                                  run_name=title.replace(" ", "-"))
         seconds = time.perf_counter() - began
         self.say(f"step {number}/{STEP_COUNT}: {title}: " + (f"reused finished run {run_id}" if reused
                                                               else f"done in {seconds:.0f} s, run {run_id}"))

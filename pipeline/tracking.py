@@ -95,9 +95,16 @@ def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def param_text(value: Any) -> str:
+    """A parameter as MLflow stores it; booleans in lower case, as `mlflow run` logs them from the command line."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str("none" if value is None else value)[:MAX_PARAM_CHARS]
+
+
 def log_params(params: Mapping[str, Any]) -> None:
     """Log (possibly nested) parameters; None becomes 'none', long values are cut to MLflow's limit."""
-    flat = {key: str("none" if value is None else value)[:MAX_PARAM_CHARS] for key, value in flatten(params).items()}
+    flat = {key: param_text(value) for key, value in flatten(params).items()}
     # `mlflow run` has logged the entry point's parameters as typed; a value resolved from them (a default
     # filled in, 1.0 read as 1) is kept beside the original rather than refused as a change.
     logged = mlflow.get_run(mlflow.active_run().info.run_id).data.params
@@ -184,7 +191,7 @@ def step_key(entry_point: str, parameters: Mapping[str, Any], upstream: list[str
 
 
 def run_entry_point(entry_point: str, parameters: Mapping[str, Any], upstream: list[str] = (),
-                    force: bool = False) -> tuple[str, bool]:
+                    force: bool = False, run_name: str | None = None) -> tuple[str, bool]:
     """Run one of the project's entry points as a child of the active run, in its experiment, unless a finished
     run with the same step key exists there (reused instead). Returns (run id, reused).
 
@@ -203,7 +210,7 @@ def run_entry_point(entry_point: str, parameters: Mapping[str, Any], upstream: l
     try:
         submitted = mlflow.projects.run(
             str(settings.ROOT), entry_point=entry_point, parameters={k: str(v) for k, v in parameters.items()},
-            experiment_id=parent.info.experiment_id, env_manager="local")
+            experiment_id=parent.info.experiment_id, env_manager="local", run_name=run_name)
     except mlflow.exceptions.ExecutionException as exc:
         from pipeline.errors import StepFailed
 

@@ -1,4 +1,6 @@
-"""Task 1: the search space, the search with its nested runs, resume, pruning, and the transfer to CIFAR-10."""
+"""Task 1: the search space, pruned trials, and the configs the transfer rebuilds.
+
+What a whole search and transfer log, and resuming a study, are checked on the smoke study (test_study.py)."""
 from __future__ import annotations
 
 import json
@@ -10,11 +12,9 @@ import pytest
 
 from models.classifiers import build_classifier
 from pipeline import search as search_step
-from pipeline import transfer as transfer_step
 from pipeline.preprocess import Request, prepare
 from pipeline.profiles import SearchBudget
 from pipeline.search_space import REFERENCE, SPACE, applies, suggest
-from tests.conftest import make_cifar10, make_fashion_mnist, use_store
 
 TINY = SearchBudget(n_trials=4, timeout=300, epochs=1, train_fraction=1.0, refit_epochs=1, patience=1)
 
@@ -92,74 +92,6 @@ def children_of(parent_id: str) -> list:
 def latest(step: str):
     return mlflow.search_runs(search_all(), filter_string=f"tags.step = '{step}'", output_format="list",
                               order_by=["attributes.start_time DESC"], max_results=1)[0]
-
-
-@pytest.fixture(scope="module")
-def searched(tracking_uri, tmp_path_factory):
-    """One finished MLP search (reference + 3 trials, 3 refits) on tiny Fashion-MNIST, shared by the tests below
-    (a search costs seconds of model building): (run, storage, processed folder, top configs, tiny CIFAR-10)."""
-    folder = tmp_path_factory.mktemp("searched")
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        use_store(monkeypatch, folder)
-        splits, _ = prepare(Request("fashion_mnist", str(make_fashion_mnist(folder / "fashion-mnist"))))
-        storage = f"sqlite:///{folder / 'optuna.db'}"
-        entries = run_search(splits.folder, storage)
-        yield latest("search"), storage, splits.folder, entries, make_cifar10(folder / "cifar-10-batches-py")
-
-
-def test_a_search_logs_parent_trials_plots_and_top_configs(searched):
-    parent, storage, fashion, entries, cifar_dir = searched
-    assert parent.info.status == "FINISHED"
-    children = children_of(parent.info.run_id)
-    trials = [c for c in children if c.data.tags["step"] == "search-trial"]
-    refits = [c for c in children if c.data.tags["step"] == "search-refit"]
-    assert len(trials) == 4 and len(refits) == 3
-    first = trials[0]
-    assert first.data.tags["reference"] == "True" and first.data.params["units_1"] == "300"
-    assert {"loss", "accuracy", "val_loss", "val_accuracy", "final_val_accuracy", "wall_seconds",
-            "parameters"} <= set(first.data.metrics)
-    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(parent.info.run_id)}
-    assert {"trials.csv", "top_configs.json", "plots", "search_space.csv"} <= artifacts
-    plots = {a.path for a in mlflow.MlflowClient().list_artifacts(parent.info.run_id, "plots")}
-    assert plots == {f"plots/{n}.png" for n in ("optimization_history", "param_importances",
-                                                "parallel_coordinate", "intermediate_values")}
-    top = mlflow.artifacts.load_dict(f"runs:/{parent.info.run_id}/top_configs.json")
-    assert [e["rank"] for e in top] == [1, 2, 3] == [e["rank"] for e in entries]
-    assert all({"val_accuracy", "test_accuracy", "config"} <= set(e) for e in top)
-    assert "best_test_accuracy" in parent.data.metrics
-    # Only the study's best model is logged, once, with a signature; the trials log none.
-    logged = mlflow.search_logged_models(search_all(), output_format="list",
-                                         filter_string=f"source_run_id = '{parent.info.run_id}'")
-    assert len(logged) == 1
-    assert mlflow.models.get_model_info(f"models:/{logged[0].model_id}").signature is not None
-    for trial in trials:
-        assert not mlflow.search_logged_models(search_all(), output_format="list",
-                                               filter_string=f"source_run_id = '{trial.info.run_id}'")
-
-    # The transfer finds that search, rebuilds its top 3 for CIFAR-10, and compares them.
-    cifar, _ = prepare(Request("cifar10", str(cifar_dir)))
-    table = transfer_step.transfer("smoke", {"mlp": transfer_step.latest_search("mlp")}, top_k=3, augment=True,
-                                   seed=0, data_dir=cifar.folder, epochs=1)
-    assert len(table) == 3 and set(table["cifar10_rank"]) == {1, 2, 3}
-    transfer_run = latest("transfer")
-    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(transfer_run.info.run_id)}
-    assert {"comparison.csv", "comparison.md", "accuracy_by_dataset.png", "cifar10_learning_curves.png"} <= artifacts
-    models = children_of(transfer_run.info.run_id)
-    assert {m.data.tags["source_search_run_id"] for m in models} == {parent.info.run_id}
-    assert {int(m.data.tags["source_trial"]) for m in models} == {e["trial"] for e in top}
-    assert all("fashion_mnist_test_accuracy" in m.data.tags for m in models)
-
-
-def test_running_again_with_the_same_study_name_adds_trials(searched):
-    parent, storage, fashion, *_ = searched
-    before = mlflow.artifacts.load_text(f"runs:/{parent.info.run_id}/trials.csv").strip().splitlines()
-    budget = SearchBudget(n_trials=1, timeout=300, epochs=1, train_fraction=1.0, refit_epochs=1, patience=1)
-    run_search(fashion, storage, budget=budget)
-    after = mlflow.artifacts.load_text(f"runs:/{latest('search').info.run_id}/trials.csv").strip().splitlines()
-    assert len(before) == 1 + 4 and len(after) == 1 + 5
-    study = optuna.load_study(study_name="study", storage=storage)
-    assert [t.number for t in study.trials] == list(range(5))
-    assert study.trials[0].params == REFERENCE["mlp"]  # enqueued once, on the study's first run only
 
 
 def test_a_pruned_trial_ends_killed_with_a_pruned_tag(fashion, tmp_path):

@@ -1,0 +1,308 @@
+"""The whole study end to end under the smoke profile, as `mlflow run .` runs it, then the MLflow UI in Chromium.
+
+The study runs once per session in a temporary store (real Fashion-MNIST and CIFAR-10 where this machine has them,
+tiny stand-ins otherwise); the tests below read what it left.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+from pipeline import settings
+from pipeline.datasets.fashion_mnist import DEBIAN_DIR
+from tests.conftest import make_cifar10, make_fashion_mnist
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+EXPERIMENT = "smoke-study"
+
+
+class Study:
+    """A temporary store and data folder, and a way to run `mlflow run .` against them."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.uri = f"sqlite:///{folder / 'mlflow.db'}"
+        fashion = os.environ.get("FASHION_MNIST_DIR") or (str(DEBIAN_DIR) if DEBIAN_DIR.is_dir() else
+                                                           str(make_fashion_mnist(folder / "fashion-mnist")))
+        cifar = os.environ.get("CIFAR10_PATH") or str(make_cifar10(folder / "cifar-10-batches-py"))
+        self.env = {**os.environ, "MLFLOW_TRACKING_URI": self.uri, "PIPELINE_DATA_DIR": str(folder / "data"),
+                    "FASHION_MNIST_DIR": fashion, "CIFAR10_PATH": cifar,
+                    "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+        self.client = mlflow.MlflowClient(self.uri)
+        self.experiment_id = self.client.create_experiment(EXPERIMENT,
+                                                           artifact_location=(folder / "artifacts").as_uri())
+        self.report = folder / "report" / "report.md"
+
+    def run(self, *parameters: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "mlflow", "run", str(settings.ROOT), "--env-manager", "local",
+                   "--experiment-name", EXPERIMENT, "--run-name", "study-smoke", "-P", "profile=smoke",
+                   "-P", f"report={self.report}"]
+        for parameter in parameters:
+            command += ["-P", parameter]
+        done = subprocess.run(command, env=self.env, cwd=self.folder, capture_output=True, text=True, timeout=1500)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return done
+
+    def run_step(self, entry_point: str, *parameters: str) -> subprocess.CompletedProcess:
+        """One entry point on its own, as `mlflow run . -e <entry point>` into the study's experiment."""
+        command = [sys.executable, "-m", "mlflow", "run", str(settings.ROOT), "-e", entry_point, "--env-manager",
+                   "local", "--experiment-name", EXPERIMENT]
+        for parameter in parameters:
+            command += ["-P", parameter]
+        done = subprocess.run(command, env=self.env, cwd=self.folder, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return done
+
+    def children(self, parent_id: str) -> list:
+        return self.runs(f"tags.mlflow.parentRunId = '{parent_id}'")
+
+    def artifacts(self, run_id: str, path: str | None = None) -> set[str]:
+        return {a.path for a in self.client.list_artifacts(run_id, path)}
+
+    def runs(self, filter_string: str = "") -> list:
+        return self.client.search_runs([self.experiment_id], filter_string, max_results=1000)
+
+    def main_runs(self) -> list:
+        return sorted(self.runs("tags.step = 'main'"), key=lambda r: r.info.start_time)
+
+    def steps(self, main_run) -> pd.DataFrame:
+        path = self.client.download_artifacts(main_run.info.run_id, "steps.csv", str(self.folder))
+        return pd.read_csv(path)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Study:
+    study = Study(tmp_path_factory.mktemp("study"))
+    study.first = study.run()
+    return study
+
+
+def test_the_study_finishes_with_each_step_a_run_nested_under_main(study):
+    main = study.main_runs()[0]
+    assert main.info.status == "FINISHED"
+    steps = study.steps(main)
+    assert list(steps["entry_point"]) == ["preprocess"] * 3 + ["search", "search", "transfer", "clock_compare",
+                                                               "clock", "report"]
+    assert not steps["reused"].any()
+    for run_id in steps["run_id"]:
+        step = study.client.get_run(run_id)
+        assert step.info.status == "FINISHED" and step.data.tags["mlflow.parentRunId"] == main.info.run_id
+    assert "step 9/9: report" in study.first.stdout and "study finished" in study.first.stdout
+
+
+@pytest.mark.parametrize("family", ["mlp", "cnn"])
+def test_a_search_logs_trials_plots_top_configs_and_one_model(study, family):
+    search = study.runs(f"tags.step = 'search' and tags.family = '{family}'")[-1]
+    children = study.children(search.info.run_id)
+    trials = sorted((c for c in children if c.data.tags["step"] == "search-trial"),
+                    key=lambda r: int(r.data.tags["trial"]))
+    refits = [c for c in children if c.data.tags["step"] == "search-refit"]
+    assert len(trials) == 3 and len(refits) == 3
+    reference = trials[0]
+    assert reference.data.tags["reference"] == "True"
+    assert reference.data.params["units_1" if family == "mlp" else "first_kernel"] == ("300" if family == "mlp" else "7")
+    for trial in trials:
+        assert trial.info.status in ("FINISHED", "KILLED")
+        assert {"loss", "accuracy", "val_loss", "val_accuracy", "final_val_accuracy", "wall_seconds",
+                "parameters"} <= set(trial.data.metrics)
+        assert {"learning_rate", "optimizer", "initializer", "activation", "batch_size"} <= set(trial.data.params)
+    assert {"trials.csv", "top_configs.json", "plots", "search_space.csv", "param_importances.json"} <= \
+        study.artifacts(search.info.run_id)
+    assert study.artifacts(search.info.run_id, "plots") == {
+        f"plots/{n}.png" for n in ("optimization_history", "param_importances", "parallel_coordinate",
+                                   "intermediate_values")}
+    top = mlflow.artifacts.load_dict(f"{search.info.artifact_uri}/top_configs.json")
+    assert [e["rank"] for e in top] == [1, 2, 3]
+    assert all({"val_accuracy", "test_accuracy", "config", "refit_run_id"} <= set(e) for e in top)
+    assert "best_test_accuracy" in search.data.metrics
+    # The study's best model is logged once, with a signature; the trials log none.
+    logged = study.client.search_logged_models([study.experiment_id])
+    assert [m.source_run_id for m in logged].count(search.info.run_id) == 1
+    assert not {t.info.run_id for t in trials} & {m.source_run_id for m in logged}
+
+
+def test_searching_again_with_the_same_study_name_adds_trials(study):
+    first = study.runs("tags.step = 'search' and tags.family = 'mlp'")[-1]
+    before = mlflow.artifacts.load_text(f"{first.info.artifact_uri}/trials.csv").strip().splitlines()
+    study.run_step("search", "family=mlp", "profile=smoke", "n_trials=1")
+    again = study.runs("tags.step = 'search' and tags.family = 'mlp'")[0]
+    assert again.info.run_id != first.info.run_id
+    assert again.data.params["study"] == first.data.params["study"]
+    after = mlflow.artifacts.load_text(f"{again.info.artifact_uri}/trials.csv").strip().splitlines()
+    assert len(after) == len(before) + 1
+    assert [line.split(",")[1] for line in after[1:]] == [str(n) for n in range(len(after) - 1)]
+
+
+def test_the_transfer_retrains_each_familys_top_configs_on_cifar10(study):
+    transfer = study.runs("tags.step = 'transfer'")[0]
+    assert {"comparison.csv", "comparison.md", "accuracy_by_dataset.png", "cifar10_learning_curves.png"} <= \
+        study.artifacts(transfer.info.run_id)
+    table = pd.read_csv(study.client.download_artifacts(transfer.info.run_id, "comparison.csv", str(study.folder)))
+    assert sorted(table["family"]) == ["cnn"] * 3 + ["mlp"] * 3
+    assert set(table.groupby("family")["cifar10_rank"].apply(frozenset)) == {frozenset({1, 2, 3})}
+    for model in study.children(transfer.info.run_id):
+        source = study.client.get_run(model.data.tags["source_search_run_id"])
+        assert source.data.tags["step"] == "search" and model.data.tags["family"] == source.data.tags["family"]
+        assert "fashion_mnist_test_accuracy" in model.data.tags and "test_accuracy" in model.data.metrics
+
+
+def test_the_clock_comparison_trains_and_logs_each_head_type(study):
+    compare = study.runs("tags.step = 'clock_compare'")[0]
+    assert {"comparison.csv", "comparison.md", "comparison.png"} <= study.artifacts(compare.info.run_id)
+    table = pd.read_csv(study.client.download_artifacts(compare.info.run_id, "comparison.csv", str(study.folder)))
+    assert set(table["representation"]) == {"classification-24", "regression-circular", "multihead-periodic",
+                                            "periodic-both-consistent", "periodic-both-independent (same network)"}
+    assert table["test_cse_mean"].between(0, 360).all() and table["test_cse_mean"].is_monotonic_increasing
+    children = study.children(compare.info.run_id)
+    assert len(children) == 4
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert {"test_cse_mean", "test_cse_median", "test_cse_p90", "test_cse_max", "test_within_1", "test_within_5",
+                "test_within_10", "test_hour_error_share", "val_cse", "cse", "loss"} <= set(child.data.metrics)
+        assert len(study.client.get_metric_history(child.info.run_id, "val_cse")) == 1  # one per epoch
+        assert {"learning_curves.png", "cse_histogram.png", "cse_against_time.png", "hour_confusion.png",
+                "worst_24.png"} <= study.artifacts(child.info.run_id)
+        assert child.data.params["backbone.widths"] == "(8, 16, 32)"  # one backbone for the whole comparison
+
+
+def test_the_report_numbers_match_the_runs(study):
+    text = study.report.read_text()
+    assert study.report.with_suffix(".html").is_file()
+    for match in re.finditer(r"model selected on validation: \*\*([\d.]+)\*\* \(run `(\w+)`\)", text):
+        assert float(match.group(1)) == round(study.client.get_run(match.group(2)).data.metrics["best_test_accuracy"],
+                                              4)
+    champion_id = re.search(r"## The champion clock reader \(run `(\w+)`\)", text).group(1)
+    mean = study.client.get_run(champion_id).data.metrics["test_cse_mean"]
+    assert f"mean CSE {mean:.2f} min" in text
+    for run_id in set(re.findall(r"`([0-9a-f]{32})`", text)):
+        assert study.client.get_run(run_id).info.status == "FINISHED"
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert images and all((study.report.parent / image).is_file() for image in images)
+    main = study.main_runs()[0]
+    assert {"report.md", "report.html"} <= {a.path for a in study.client.list_artifacts(main.info.run_id)}
+
+
+def test_the_champion_is_registered_from_the_best_representation(study):
+    champion = study.client.get_model_version_by_alias("clock-reader", "champion")
+    run = study.client.get_run(champion.run_id)
+    compare = study.runs("tags.step = 'clock_compare'")[0]
+    assert run.data.tags["representation"] == compare.data.tags["best_representation"]
+
+
+def test_a_second_run_reuses_every_step(study):
+    again = study.run()
+    main = study.main_runs()[-1]
+    assert study.steps(main)["reused"].all()
+    assert again.stdout.count("reused finished run") == 9
+
+
+def test_changing_a_clock_parameter_reruns_only_that_step_and_what_follows(study):
+    study.run("champion_epochs=2")
+    steps = study.steps(study.main_runs()[-1])
+    assert list(steps["reused"]) == [True] * 7 + [False, False]
+    champion = study.client.get_run(steps["run_id"][7])
+    assert champion.data.params["budget.epochs"] == "2"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ui(study):
+    """`mlflow server` on a free loopback port over the study's store."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", study.uri,
+                               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+                              env=study.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=2)
+            break
+        except OSError:
+            assert server.poll() is None and time.time() < deadline, "mlflow server did not start"
+            time.sleep(1)
+    yield url
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def open_compare_view(browser, url: str, experiment_id: str, parents: list[str], children: str):
+    """In the experiment's runs table, expand the parent runs, tick the child runs, and press Compare; returns
+    the page. A fresh context each time: the UI remembers expanded rows, and a second click would fold them."""
+    page = browser.new_context(viewport={"width": 1600, "height": 1200}).new_page()
+    page.goto(f"{url}/#/experiments/{experiment_id}/runs")
+    for parent in parents:
+        # The oldest run of that name (the table lists newest first): the first study, whose steps ran.
+        link = page.get_by_role("link", name=parent, exact=True).last
+        link.wait_for(timeout=60_000)
+        link.locator("xpath=ancestor::div[@role='gridcell']").locator(
+            "button[data-component-id*='runnamecellrenderer']").click()
+    runs = page.get_by_role("link", name=re.compile(children))
+    runs.first.wait_for(timeout=30_000)
+    for i in range(runs.count()):
+        row = runs.nth(i).locator("xpath=ancestor::div[@role='row']").get_attribute("row-index")
+        page.locator(f"[role=row][row-index='{row}'] input[type=checkbox]").first.check()
+    page.get_by_role("button", name=re.compile("^Compare")).click()
+    page.get_by_text(re.compile(r"Comparing \d+ Runs")).wait_for(timeout=60_000)
+    return page
+
+
+def text_of_compare_view(page) -> str:
+    """All text of the compare view, its virtualized tables scrolled through so every row was rendered once."""
+    seen = [page.inner_text("body")]
+    for grid in page.locator(".ReactVirtualized__Grid").all():
+        for _ in range(60):
+            at_end = grid.evaluate("g => { const before = g.scrollTop; g.scrollTop += 200; "
+                                   "return g.scrollTop === before; }")
+            page.wait_for_timeout(50)
+            seen.append(grid.inner_text())
+            if at_end:
+                break
+    return "\n".join(seen)
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_the_mlflow_ui_compares_trial_runs_in_chromium(study, ui):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = open_compare_view(browser, ui, study.experiment_id, ["study-smoke", "search-mlp"], r"^mlp-trial-\d+$")
+        assert "compare-runs" in page.url
+        if page.get_by_label("Close").count():
+            page.get_by_label("Close").first.click()  # the assistant panel, to see the whole table
+        body = text_of_compare_view(page)
+        assert "Comparing 3 Runs" in body
+        for name in ("Parameters", "Metrics", "learning_rate", "optimizer", "val_accuracy", "final_val_accuracy"):
+            assert name in body, name
+        shot = study.folder / "mlflow-ui-compare-trials.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
+
+        page = open_compare_view(browser, ui, study.experiment_id, ["study-smoke", "clock-comparison"],
+                                 r"^clock-(classification|regression|multihead|periodic)$")
+        body = text_of_compare_view(page)
+        assert "Comparing 4 Runs" in body
+        for name in ("representation", "val_cse", "test_cse_mean", "test_hour_error_share"):
+            assert name in body, name
+        page.screenshot(path=str(study.folder / "mlflow-ui-compare-clocks.png"), full_page=True)
+        browser.close()
+    print(f"screenshots in {study.folder}")
