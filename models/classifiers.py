@@ -9,6 +9,8 @@ from typing import Mapping
 import keras
 from keras import layers
 
+MAX_FILTERS = 256  # Geron's deepest block; wider ones cost CPU time the budgets cannot spare
+
 
 def regularizer(config: Mapping) -> keras.regularizers.Regularizer | None:
     """The weight penalty: none, L1 or L2, with its strength."""
@@ -66,7 +68,7 @@ def build_mlp(config: Mapping, input_shape: tuple[int, ...], n_classes: int = 10
 
 def build_cnn(config: Mapping, input_shape: tuple[int, ...], n_classes: int = 10) -> keras.Model:
     """A stem conv (`filters`, `first_kernel`) and pool, then blocks of `convs_per_block` convs with twice the filters
-    each and a pool, then a flatten or global-average head, `dense_layers` dense blocks, softmax.
+    each (at most 256) and a pool, then a flatten or global-average head, `dense_layers` dense blocks, softmax.
 
     Geron's reference CNN is n_blocks=3, filters=64, first_kernel=7, convs_per_block=2, kernel=3, two dense blocks.
     """
@@ -74,7 +76,7 @@ def build_cnn(config: Mapping, input_shape: tuple[int, ...], n_classes: int = 10
     stack = [keras.Input(input_shape, dtype="uint8"), layers.Rescaling(1 / 255), *augmentation(config)]
     stack += conv_layer(int(config["filters"]), int(config["first_kernel"]), config) + [pool(pool_size=2)]
     for block in range(1, int(config["n_blocks"])):
-        filters = int(config["filters"]) * 2 ** block
+        filters = min(int(config["filters"]) * 2 ** block, MAX_FILTERS)
         for _ in range(int(config["convs_per_block"])):
             stack += conv_layer(filters, int(config["kernel"]), config)
         stack.append(pool(pool_size=2))

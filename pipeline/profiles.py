@@ -17,6 +17,7 @@ class SearchBudget:
     refit_epochs: int              # at most, with early stopping on validation
     patience: int
     refit_fraction: float = 1.0    # share of the training split the refits see
+    refit_seconds: int | None = None     # wall-time budget per refit: epochs follow from the trial's throughput
     validation_limit: int | None = None  # cap on validation images during trials (None: all)
     test_limit: int | None = None        # cap on test images (None: all)
 
@@ -26,6 +27,7 @@ class TransferBudget:
     """Retraining one family's top configurations on CIFAR-10."""
     epochs: int
     patience: int
+    seconds: int | None = None     # wall-time budget per model: epochs follow from its measured throughput
     train_fraction: float = 1.0
     validation_limit: int | None = None
     test_limit: int | None = None
@@ -72,12 +74,12 @@ PROFILES = {
     ),
     "quick": Profile(
         "quick",
-        search={"mlp": SearchBudget(n_trials=25, timeout=150, epochs=4, train_fraction=0.3, refit_epochs=15,
-                                    patience=3),
-                "cnn": SearchBudget(n_trials=8, timeout=330, epochs=2, train_fraction=0.08, refit_epochs=3,
-                                    patience=1, refit_fraction=0.2, validation_limit=2000)},
-        transfer={"mlp": TransferBudget(epochs=10, patience=3),
-                  "cnn": TransferBudget(epochs=3, patience=2, train_fraction=0.2)},
+        search={"mlp": SearchBudget(n_trials=25, timeout=120, epochs=3, train_fraction=0.2, refit_epochs=20,
+                                    patience=4, refit_seconds=60),
+                "cnn": SearchBudget(n_trials=8, timeout=240, epochs=2, train_fraction=0.05, refit_epochs=4,
+                                    patience=2, refit_fraction=0.3, refit_seconds=90, validation_limit=2000)},
+        transfer={"mlp": TransferBudget(epochs=15, patience=4, seconds=30),
+                  "cnn": TransferBudget(epochs=4, patience=2, train_fraction=0.3, seconds=90)},
         clock_count=18000, clock_size=75,
         clock=ClockBudget(epochs=4, patience=2, train_limit=6000),
         champion=ClockBudget(epochs=10, patience=3),
@@ -86,12 +88,12 @@ PROFILES = {
         "full",
         # Measured here: a 3-block CNN trains at about 350 images/s, so a full epoch costs about 2.5 minutes;
         # the MLPs run at 5,000-20,000 images/s.
-        search={"mlp": SearchBudget(n_trials=80, timeout=2400, epochs=8, train_fraction=0.5, refit_epochs=60,
-                                    patience=8),
-                "cnn": SearchBudget(n_trials=40, timeout=3000, epochs=4, train_fraction=0.25, refit_epochs=12,
-                                    patience=3)},
-        transfer={"mlp": TransferBudget(epochs=40, patience=8),
-                  "cnn": TransferBudget(epochs=12, patience=3)},
+        search={"mlp": SearchBudget(n_trials=100, timeout=2400, epochs=8, train_fraction=0.5, refit_epochs=80,
+                                    patience=10, refit_seconds=900),
+                "cnn": SearchBudget(n_trials=60, timeout=3300, epochs=3, train_fraction=0.2, refit_epochs=30,
+                                    patience=4, refit_seconds=1500)},
+        transfer={"mlp": TransferBudget(epochs=60, patience=10, seconds=400),
+                  "cnn": TransferBudget(epochs=40, patience=5, seconds=1800)},
         clock_count=18000, clock_size=150,
         clock=ClockBudget(epochs=30, patience=6),
         champion=ClockBudget(epochs=60, patience=10, extra_train=0),

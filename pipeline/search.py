@@ -19,12 +19,14 @@ from pipeline import cli, plots, settings, tracking
 from pipeline.datasets.splits import processed_dir, read_splits
 from pipeline.profiles import PROFILES, SearchBudget, get_profile
 from pipeline.search_space import REFERENCE, space_table, suggest
-from pipeline.training import MetricsToRun, early_stopping_callbacks, fit, subset
+from pipeline.training import MetricsToRun, affordable_epochs, early_stopping_callbacks, fit, subset
 
 EXPERIMENT = "task1-search"
 TOP_K = 3
 INPUT_SHAPE = (28, 28, 1)
 PRUNERS = ("median", "hyperband", "none")
+# Random trials before TPE models the space: budgets here allow a few dozen trials, not hundreds.
+STARTUP_TRIALS = 6
 
 
 class PruneOnReport(keras.callbacks.Callback):
@@ -78,8 +80,8 @@ def open_study(name: str, storage: str, seed: int, pruner: optuna.pruners.BasePr
         storage) else None
     offset = len(existing.trials) if existing else 0
     return optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True,
-                               sampler=optuna.samplers.TPESampler(seed=seed + offset, multivariate=True,
-                                                                  group=True), pruner=pruner)
+                               sampler=optuna.samplers.TPESampler(seed=seed + offset, multivariate=True, group=True,
+                                                                  n_startup_trials=STARTUP_TRIALS), pruner=pruner)
 
 
 def objective_for(family: str, budget: SearchBudget, data, seed: int):
@@ -108,6 +110,7 @@ def objective_for(family: str, budget: SearchBudget, data, seed: int):
                                   "images_per_second": fitted.images_per_second,
                                   "parameters": model.count_params(), "epochs_trained": fitted.epochs})
             trial.set_user_attr("epochs_trained", fitted.epochs)
+            trial.set_user_attr("images_per_second", fitted.images_per_second)
             trial.set_user_attr("parameters", model.count_params())
             print(f"{family} trial {trial.number}: validation accuracy {accuracy:.4f} after {fitted.epochs} "
                   f"epoch(s), {fitted.seconds:.0f} s" + (" (pruned)" if pruning.pruned_at is not None else ""),
@@ -138,15 +141,16 @@ def refit(family: str, trial: optuna.trial.FrozenTrial, rank: int, budget: Searc
     x_train, y_train = subset(data.train.x, data.train.y, budget.refit_fraction)
     x_val, y_val = subset(data.validation.x, data.validation.y, limit=budget.validation_limit)
     x_test, y_test = subset(data.test.x, data.test.y, limit=budget.test_limit)
+    epochs = affordable_epochs(budget.refit_epochs, budget.refit_seconds, len(y_train),
+                               trial.user_attrs.get("images_per_second"))
     with tracking.start_run(EXPERIMENT, run_name=f"{family}-refit-rank-{rank}", nested=True,
                             tags={"step": "search-refit", "family": family, "rank": rank,
                                   "source_trial": trial.number}):
-        tracking.log_params({**config, "rank": rank, "source_trial": trial.number, "max_epochs": budget.refit_epochs,
+        tracking.log_params({**config, "rank": rank, "source_trial": trial.number, "max_epochs": epochs,
                              "patience": budget.patience, "train_images": len(y_train)})
         keras.utils.set_random_seed(seed)
-        model = compile_classifier(family, config,
-                                   decay_steps=steps_for(len(y_train), config["batch_size"], budget.refit_epochs))
-        fitted = fit(model, x_train, y_train, validation=(x_val, y_val), epochs=budget.refit_epochs,
+        model = compile_classifier(family, config, decay_steps=steps_for(len(y_train), config["batch_size"], epochs))
+        fitted = fit(model, x_train, y_train, validation=(x_val, y_val), epochs=epochs,
                      batch_size=config["batch_size"], verbose=2,
                      callbacks=[MetricsToRun(), *early_stopping_callbacks(budget.patience, "val_accuracy")])
         val_loss, val_accuracy = model.evaluate(x_val, y_val, verbose=0)
@@ -158,7 +162,7 @@ def refit(family: str, trial: optuna.trial.FrozenTrial, rank: int, budget: Searc
         entry = {"rank": rank, "family": family, "trial": trial.number, "config": config,
                  "trial_val_accuracy": trial.value, "val_accuracy": float(val_accuracy),
                  "test_accuracy": float(test_accuracy), "epochs": fitted.epochs, "wall_seconds": fitted.seconds,
-                 "parameters": int(model.count_params()),
+                 "parameters": int(model.count_params()), "images_per_second": fitted.images_per_second,
                  "trial_run_id": trial.user_attrs.get("mlflow_run_id"),
                  "refit_run_id": tracking.active_run_id()}
     return entry, model

@@ -69,6 +69,16 @@ def early_stopping_callbacks(patience: int, monitor: str = "val_loss") -> list[k
             keras.callbacks.TerminateOnNaN()]
 
 
+def affordable_epochs(max_epochs: int, seconds: float | None, images: int, images_per_second: float | None) -> int:
+    """Epochs that fit a wall-time budget at a measured throughput (at least 1, at most `max_epochs`).
+
+    Planning the epochs up front keeps the learning-rate schedule whole, rather than cutting it off mid-decay.
+    """
+    if not seconds or not images_per_second:
+        return max_epochs
+    return int(max(1, min(max_epochs, seconds * images_per_second // images)))
+
+
 def subset(x: np.ndarray, y: np.ndarray, fraction: float = 1.0, limit: int | None = None) -> tuple:
     """The first part of an already shuffled split: a fraction of it, at most `limit` items."""
     n = max(1, int(round(len(y) * fraction)))
