@@ -14,7 +14,8 @@ $(BIN)/.installed: pyproject.toml
 
 ## Set up, then run the whole study (the MLproject's main entry point) on the default store.
 study: $(BIN)/.installed
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/mlflow run . -P profile=$(PROFILE) --env-manager local
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/mlflow run . -P profile=$(PROFILE) --env-manager local \
+		--experiment-name study --run-name study-$(PROFILE)
 
 ## Set up, then run the test suite.
 test: $(BIN)/.installed

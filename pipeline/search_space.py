@@ -47,27 +47,27 @@ COMMON = [
     P("regularizer", "choice", ("none", "l1", "l2")),
     P("reg_strength", "float", (1e-6, 1e-3), log=True, when=lambda c: c["regularizer"] != "none",
       note="l1, l2"),
-    P("dropout", "float", (0.0, 0.5), note="after each dense block"),
+    P("dropout", "float", (0.0, 0.5), note="all (after each dense block)"),
     P("batch_norm", "choice", (False, True)),
-    P("augment", "choice", (False, True), note="left-right flips and shifts of up to 10%"),
+    P("augment", "choice", (False, True), note="all (left-right flips, shifts up to 10%)"),
     P("batch_size", "choice", (32, 64, 128, 256)),
 ]
 
 MLP = [P("n_layers", "int", (1, MAX_MLP_LAYERS))] + [
-    P(f"units_{i}", "int", (32, 1024), log=True, when=lambda c, i=i: c["n_layers"] >= i, note=f"layer {i}")
+    P(f"units_{i}", "int", (32, 1024), log=True, when=lambda c, i=i: c["n_layers"] >= i, note=f"n_layers >= {i}")
     for i in range(1, MAX_MLP_LAYERS + 1)]
 
 CNN = [
-    P("n_blocks", "int", (1, 4), note="stem block + blocks of convs, each ending in a pool"),
-    P("filters", "int", (16, 64), log=True, note="stem filters; doubled each block"),
+    P("n_blocks", "int", (1, 4), note="all (stem, then blocks of convs; each ends in a pool)"),
+    P("filters", "int", (16, 64), log=True, note="stem filters; doubled each block, at most 256"),
     P("first_kernel", "choice", (3, 5, 7)),
-    P("kernel", "choice", (3, 5), when=lambda c: c["n_blocks"] > 1),
-    P("convs_per_block", "int", (1, 3), when=lambda c: c["n_blocks"] > 1),
+    P("kernel", "choice", (3, 5), when=lambda c: c["n_blocks"] > 1, note="n_blocks > 1"),
+    P("convs_per_block", "int", (1, 3), when=lambda c: c["n_blocks"] > 1, note="n_blocks > 1"),
     P("pooling", "choice", ("max", "avg")),
-    P("head", "choice", ("flatten", "gap"), note="flatten or global average pooling"),
+    P("head", "choice", ("flatten", "gap"), note="all (flatten or global average pooling)"),
     P("dense_layers", "int", (0, MAX_DENSE_LAYERS)),
 ] + [P(f"dense_units_{i}", "int", (32, 512), log=True, when=lambda c, i=i: c["dense_layers"] >= i,
-       note=f"dense layer {i}") for i in range(1, MAX_DENSE_LAYERS + 1)]
+       note=f"dense_layers >= {i}") for i in range(1, MAX_DENSE_LAYERS + 1)]
 
 SPACE = {"mlp": COMMON + MLP, "cnn": COMMON + CNN}
 
