@@ -4,7 +4,11 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import socket
+import subprocess
 import tarfile
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -118,3 +122,23 @@ def clock_dir(tmp_path) -> Path:
     minutes = np.arange(60) * 12
     np.save(folder / "labels.npy", np.stack([minutes // 60, minutes % 60], axis=1))
     return folder
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_http(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
+    """Wait until `url` answers, failing if the server process dies or the time runs out."""
+    deadline = time.time() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            assert process.poll() is None, f"server exited with status {process.returncode}"
+            assert time.time() < deadline, f"{url} did not answer within {seconds} s"
+            time.sleep(1)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -18,7 +16,7 @@ from PIL import Image
 
 from pipeline import predict, tracking
 from pipeline.clock_reader import times_table
-from tests.conftest import use_store
+from tests.conftest import free_port, use_store, wait_for_http
 
 
 
@@ -105,12 +103,6 @@ def test_the_reader_takes_both_shapes_and_refuses_bad_input(registry):
             model.predict(bad)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def post(port: int, payload: bytes) -> tuple[int, str]:
     request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=payload,
                                      headers={"Content-Type": "application/json"})
@@ -130,14 +122,7 @@ def test_mlflow_models_serve_answers_with_times_and_refuses_malformed_payloads(r
                               # MLflow starts the scoring server as `uvicorn ...` from PATH.
                               env={**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"})
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None and time.time() < deadline, "server did not start"
-                time.sleep(1)
+        wait_for_http(f"http://127.0.0.1:{port}/ping", server)
         images = np.random.default_rng(2).integers(0, 256, (2, 75, 75)).tolist()
         status, body = post(port, json.dumps({"inputs": images}).encode())
         assert status == 200, body

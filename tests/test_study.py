@@ -8,11 +8,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import mlflow
@@ -21,7 +18,7 @@ import pytest
 
 from pipeline import settings
 from pipeline.datasets.fashion_mnist import DEBIAN_DIR
-from tests.conftest import make_cifar10, make_fashion_mnist
+from tests.conftest import free_port, make_cifar10, make_fashion_mnist, wait_for_http
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -217,12 +214,6 @@ def test_changing_a_clock_parameter_reruns_only_that_step_and_what_follows(study
     assert champion.data.params["budget.epochs"] == "2"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def ui(study):
     """`mlflow server` on a free loopback port over the study's store."""
@@ -231,14 +222,7 @@ def ui(study):
                                "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
                               env=study.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/health", timeout=2)
-            break
-        except OSError:
-            assert server.poll() is None and time.time() < deadline, "mlflow server did not start"
-            time.sleep(1)
+    wait_for_http(f"{url}/health", server)
     yield url
     server.terminate()
     server.wait(timeout=30)

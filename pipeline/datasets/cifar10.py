@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import pickle
 import tarfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -13,6 +12,7 @@ import numpy as np
 from pipeline import settings
 from pipeline.datasets.checks import check_counts, check_images, check_labels
 from pipeline.datasets.digests import files_sha256
+from pipeline.datasets.official import OfficialSets
 from pipeline.errors import InputError
 
 BATCH_DIR = "cifar-10-batches-py"
@@ -23,17 +23,6 @@ CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "
 PATH_ENV = "CIFAR10_PATH"
 DOWNLOAD_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 DOWNLOAD_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
-
-
-@dataclass(frozen=True)
-class Cifar10:
-    """The official train and test sets as uint8 images (N, 32, 32, 3) and int64 labels 0-9."""
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    source: str
-    sha256: str
 
 
 def restricted_unpickler(f: BinaryIO) -> pickle.Unpickler:
@@ -119,7 +108,7 @@ def read_archive(archive: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return batches
 
 
-def load_cifar10(path: str | Path | None = None, download: bool = True) -> Cifar10:
+def load_cifar10(path: str | Path | None = None, download: bool = True) -> OfficialSets:
     """Read and validate CIFAR-10 (50,000 train and 10,000 test colour images of 32x32)."""
     found = locate(path, download)
     if found.is_dir():
@@ -131,5 +120,5 @@ def load_cifar10(path: str | Path | None = None, download: bool = True) -> Cifar
     x_train = np.concatenate([batches[name][0] for name in TRAIN_BATCHES])
     y_train = np.concatenate([batches[name][1] for name in TRAIN_BATCHES])
     x_test, y_test = batches[TEST_BATCH]
-    return Cifar10(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
+    return OfficialSets(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
                    source=str(found), sha256=digest)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import gzip
 import os
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import numpy as np
 from pipeline import settings
 from pipeline.datasets.checks import check_counts, check_images, check_labels
 from pipeline.datasets.digests import files_sha256
+from pipeline.datasets.official import OfficialSets
 from pipeline.errors import InputError
 
 FILES = {
@@ -27,17 +27,6 @@ DIR_ENV = "FASHION_MNIST_DIR"
 DOWNLOAD_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 # The idx header magic numbers: 0x0803 is a rank-3 ubyte array, 0x0801 a rank-1 one.
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
-
-
-@dataclass(frozen=True)
-class FashionMnist:
-    """The official train and test sets as uint8 images (N, 28, 28) and int64 labels 0-9."""
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    source: str
-    sha256: str
 
 
 def candidate_dirs(directory: str | Path | None) -> list[Path]:
@@ -91,7 +80,7 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
-def load_fashion_mnist(directory: str | Path | None = None, download: bool = True) -> FashionMnist:
+def load_fashion_mnist(directory: str | Path | None = None, download: bool = True) -> OfficialSets:
     """Read and validate Fashion-MNIST (60,000 train and 10,000 test images of 28x28)."""
     folder = find_files(directory, download)
     paths = {key: folder / name for key, name in FILES.items()}
@@ -104,7 +93,7 @@ def load_fashion_mnist(directory: str | Path | None = None, download: bool = Tru
             raise InputError(paths[f"{split}_images"], f"images must be 28x28, found {images.shape[1:]}")
         check_labels(labels, paths[f"{split}_labels"], low=0, high=9)
         check_counts(images, labels, paths[f"{split}_labels"])
-    return FashionMnist(
+    return OfficialSets(
         x_train=arrays["train_images"], y_train=arrays["train_labels"].astype(np.int64),
         x_test=arrays["test_images"], y_test=arrays["test_labels"].astype(np.int64),
         source=str(folder), sha256=files_sha256(list(paths.values())),
