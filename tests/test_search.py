@@ -1,9 +1,10 @@
 """Task 1: the search space, pruned trials, and the configs the transfer rebuilds.
 
-What a whole search and transfer log, and resuming a study, are checked on the smoke study (test_study.py)."""
+What a whole search and transfer log are checked on the smoke study (test_study.py)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import mlflow
 import numpy as np
@@ -47,6 +48,7 @@ def test_every_option_builds_and_trains_a_step(family):
         for key, value in config.items():
             seen[key].add(value)
         model = search_step.compile_classifier(family, config)
+        model.run_eagerly = True  # one step on 8 images: tracing the graph would cost more than the step
         loss = model.train_on_batch(x, y)
         assert np.all(np.isfinite(loss)) or config["initializer"] == "zeros" or config["regularizer"] != "none"
         assert model.output_shape == (None, 10)
@@ -106,6 +108,22 @@ def test_a_pruned_trial_ends_killed_with_a_pruned_tag(fashion, tmp_path):
     assert {t.info.status for t in trials} == {"KILLED"}
     assert {t.data.tags["pruned"] for t in trials} == {"True"}
     assert {t.data.metrics["epochs_trained"] for t in trials} == {1.0}
+
+
+def test_searching_again_with_the_same_study_name_adds_trials(fashion, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    run_search(fashion, storage, budget=replace(TINY, n_trials=3), name="resumed")
+    first = latest("search")
+    run_search(fashion, storage, budget=replace(TINY, n_trials=1), name="resumed")
+    again = latest("search")
+    assert again.info.run_id != first.info.run_id
+    assert again.data.params["study"] == first.data.params["study"] == "resumed"
+    numbers = [t.number for t in optuna.load_study(study_name="resumed", storage=storage).trials]
+    assert numbers == [0, 1, 2, 3]
+    trials = [c for c in children_of(again.info.run_id) if c.data.tags["step"] == "search-trial"]
+    assert [t.data.tags["trial"] for t in trials] == ["3"]
+    refits = [c for c in children_of(again.info.run_id) if c.data.tags["step"] == "search-refit"]
+    assert len(refits) == 3
 
 
 def test_a_config_survives_the_round_trip_through_top_configs():

@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import mlflow
@@ -75,16 +76,29 @@ class Study:
     def main_runs(self) -> list:
         return sorted(self.runs("tags.step = 'main'"), key=lambda r: r.info.start_time)
 
+    def table(self, run_id: str, artifact: str) -> pd.DataFrame:
+        """A CSV artifact of a run, read into a DataFrame."""
+        with tempfile.TemporaryDirectory(dir=self.folder) as tmp:
+            return pd.read_csv(self.client.download_artifacts(run_id, artifact, tmp))
+
     def steps(self, main_run) -> pd.DataFrame:
-        path = self.client.download_artifacts(main_run.info.run_id, "steps.csv", str(self.folder))
-        return pd.read_csv(path)
+        return self.table(main_run.info.run_id, "steps.csv")
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> Study:
     study = Study(tmp_path_factory.mktemp("study"))
-    study.first = study.run()
-    return study
+    # The UI's server boots while the study runs; the browser test waits for it.
+    study.server_port = free_port()
+    study.server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", study.uri,
+                                     "--host", "127.0.0.1", "--port", str(study.server_port), "--workers", "1"],
+                                    env=study.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        study.first = study.run()
+        yield study
+    finally:
+        study.server.terminate()
+        study.server.wait(timeout=30)
 
 
 def test_the_study_finishes_with_each_step_a_run_nested_under_main(study):
@@ -131,23 +145,11 @@ def test_a_search_logs_trials_plots_top_configs_and_one_model(study, family):
     assert not {t.info.run_id for t in trials} & {m.source_run_id for m in logged}
 
 
-def test_searching_again_with_the_same_study_name_adds_trials(study):
-    first = study.runs("tags.step = 'search' and tags.family = 'mlp'")[-1]
-    before = mlflow.artifacts.load_text(f"{first.info.artifact_uri}/trials.csv").strip().splitlines()
-    study.run_step("search", "family=mlp", "profile=smoke", "n_trials=1")
-    again = study.runs("tags.step = 'search' and tags.family = 'mlp'")[0]
-    assert again.info.run_id != first.info.run_id
-    assert again.data.params["study"] == first.data.params["study"]
-    after = mlflow.artifacts.load_text(f"{again.info.artifact_uri}/trials.csv").strip().splitlines()
-    assert len(after) == len(before) + 1
-    assert [line.split(",")[1] for line in after[1:]] == [str(n) for n in range(len(after) - 1)]
-
-
 def test_the_transfer_retrains_each_familys_top_configs_on_cifar10(study):
     transfer = study.runs("tags.step = 'transfer'")[0]
     assert {"comparison.csv", "comparison.md", "accuracy_by_dataset.png", "cifar10_learning_curves.png"} <= \
         study.artifacts(transfer.info.run_id)
-    table = pd.read_csv(study.client.download_artifacts(transfer.info.run_id, "comparison.csv", str(study.folder)))
+    table = study.table(transfer.info.run_id, "comparison.csv")
     assert sorted(table["family"]) == ["cnn"] * 3 + ["mlp"] * 3
     assert set(table.groupby("family")["cifar10_rank"].apply(frozenset)) == {frozenset({1, 2, 3})}
     for model in study.children(transfer.info.run_id):
@@ -159,7 +161,7 @@ def test_the_transfer_retrains_each_familys_top_configs_on_cifar10(study):
 def test_the_clock_comparison_trains_and_logs_each_head_type(study):
     compare = study.runs("tags.step = 'clock_compare'")[0]
     assert {"comparison.csv", "comparison.md", "comparison.png"} <= study.artifacts(compare.info.run_id)
-    table = pd.read_csv(study.client.download_artifacts(compare.info.run_id, "comparison.csv", str(study.folder)))
+    table = study.table(compare.info.run_id, "comparison.csv")
     assert set(table["representation"]) == {"classification-24", "regression-circular", "multihead-periodic",
                                             "periodic-both-consistent", "periodic-both-independent (same network)"}
     assert table["test_cse_mean"].between(0, 360).all() and table["test_cse_mean"].is_monotonic_increasing
@@ -216,16 +218,10 @@ def test_changing_a_clock_parameter_reruns_only_that_step_and_what_follows(study
 
 @pytest.fixture(scope="module")
 def ui(study):
-    """`mlflow server` on a free loopback port over the study's store."""
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", study.uri,
-                               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                              env=study.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    wait_for_http(f"{url}/health", server)
-    yield url
-    server.terminate()
-    server.wait(timeout=30)
+    """The `mlflow server` over the study's store, on a free loopback port, once it answers."""
+    url = f"http://127.0.0.1:{study.server_port}"
+    wait_for_http(f"{url}/health", study.server)
+    return url
 
 
 def open_compare_view(browser, url: str, experiment_id: str, parents: list[str], children: str):
