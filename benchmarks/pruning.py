@@ -32,8 +32,7 @@ def run_study(family: str, pruner: str, trials: int, epochs: int, fraction: floa
     storage = f"sqlite:///{folder / 'optuna.db'}"
     started = time.perf_counter()
     with tracking.start_run("pruning-benchmark", run_name=f"{family}-{pruner}"):
-        study = search.open_study(f"{family}-{pruner}", storage, seed, search.make_pruner(pruner, epochs))
-        study.enqueue_trial(search.REFERENCE[family])
+        study = search.open_study(f"{family}-{pruner}", storage, seed, search.make_pruner(pruner, epochs), family)
         study.optimize(search.objective_for(family, budget, data, seed), n_trials=trials)
     states = [t.state.name for t in study.trials]
     return {"family": family, "pruner": pruner, "trials": len(study.trials),

@@ -8,6 +8,7 @@ import sys
 from typing import Callable, Sequence
 
 from pipeline.errors import InputError, StepFailed
+from pipeline.redaction import redact
 
 # TensorFlow's C++ start-up chatter buries the lines a user needs; --debug brings it back.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -28,6 +29,14 @@ def boolean(text: str) -> bool:
     if value in {"0", "false", "no", "n", "off"}:
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def whole(text: str) -> int:
+    """An integer, also as MLflow may render a float-typed parameter ("2.0")."""
+    value = float(text)
+    if not value.is_integer():
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+    return int(value)
 
 
 def optional(kind: Callable[[str], object]) -> Callable[[str], object]:
@@ -54,12 +63,12 @@ def run(step: Callable[[argparse.Namespace], object], args: argparse.Namespace) 
     except InputError as exc:
         if getattr(args, "debug", False):
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         sys.exit(2)
     except StepFailed as exc:
         if getattr(args, "debug", False):
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

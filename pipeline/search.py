@@ -8,15 +8,19 @@ the training split with early stopping, and only those refits meet the test spli
 from __future__ import annotations
 
 import dataclasses
+import os
+import socket
 import time
+import warnings
 from pathlib import Path
 
 import keras
 import numpy as np
 import optuna
 
-from pipeline import cli, plots, settings, tracking
+from pipeline import cli, plots, search_workers, study_storage, tracking
 from pipeline.datasets.splits import processed_dir, read_splits
+from pipeline.errors import InputError, StepFailed
 from pipeline.profiles import PROFILES, SearchBudget, get_profile
 from pipeline.search_space import REFERENCE, space_table, suggest
 from pipeline.training import MetricsToRun, affordable_epochs, early_stopping_callbacks, fit, subset
@@ -73,19 +77,50 @@ def default_study_name(family: str, profile: str, seed: int) -> str:
     return f"fashion_mnist-{family}-{profile}-seed{seed}"
 
 
-def open_study(name: str, storage: str, seed: int, pruner: optuna.pruners.BasePruner) -> optuna.Study:
-    """Create the study, or load it to add trials; the sampler's seed moves on with the trials already run."""
+def open_study(name: str, storage_url: str, seed: int, pruner: optuna.pruners.BasePruner, family: str, *,
+               create: bool = True, heartbeat: int = study_storage.HEARTBEAT_SECONDS) -> optuna.Study:
+    """Create the study (its first trial Geron's reference network), or load it to add trials; the sampler's seed
+    moves on with the trials already run. Safe when several workers start at once on a fresh database."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    existing = optuna.load_study(study_name=name, storage=storage) if name in optuna.get_all_study_names(
-        storage) else None
-    offset = len(existing.trials) if existing else 0
-    return optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True,
-                               sampler=optuna.samplers.TPESampler(seed=seed + offset, multivariate=True, group=True,
-                                                                  n_startup_trials=STARTUP_TRIALS), pruner=pruner)
+    with study_storage.reporting_errors(storage_url), study_storage.creation_lock(storage_url):
+        storage = study_storage.open_storage(storage_url, heartbeat, stale_trial_callback=requeue_lost_trial)
+        if name not in optuna.get_all_study_names(storage):
+            if not create:
+                raise InputError(None, f"study {name} does not exist in {study_storage.masked(storage_url)}; "
+                                 "start the search without parent_run_id first")
+            offset = 0
+        else:
+            offset = len(optuna.load_study(study_name=name, storage=storage).trials)
+        with warnings.catch_warnings():
+            # multivariate and group are "experimental" in Optuna 4 and the recommended TPE set-up all the same.
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler = optuna.samplers.TPESampler(seed=seed + offset, multivariate=True, group=True,
+                                                 n_startup_trials=STARTUP_TRIALS)
+        study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True,
+                                    sampler=sampler, pruner=pruner)
+        if create and not study.trials:
+            study.enqueue_trial(REFERENCE[family])
+        return study
 
 
-def objective_for(family: str, budget: SearchBudget, data, seed: int):
-    """The trial function: ask for a config, train it briefly on part of the data, return validation accuracy."""
+def requeue_lost_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """A trial whose worker stopped beating (killed, machine lost): its MLflow run ends FAILED, and the same
+    configuration is queued again for the next free worker."""
+    if trial.user_attrs.get("mlflow_run_id"):
+        tracking.end_lost_run(trial.user_attrs["mlflow_run_id"], f"worker of trial {trial.number} stopped beating")
+    print(f"trial {trial.number} lost its worker: failed, queued again", flush=True)
+    optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)(study, trial)
+
+
+def finished_trials(study: optuna.Study) -> int:
+    """Trials that count towards n_trials: complete or pruned."""
+    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
+                                                        optuna.trial.TrialState.PRUNED)))
+
+
+def objective_for(family: str, budget: SearchBudget, data, seed: int, parent_run_id: str | None = None):
+    """The trial function: ask for a config, train it briefly on part of the data, return validation accuracy.
+    Its MLflow run nests under the active run, or under `parent_run_id` in a worker process."""
     x_train, y_train = subset(data.train.x, data.train.y, budget.train_fraction)
     x_val, y_val = subset(data.validation.x, data.validation.y, limit=budget.validation_limit)
 
@@ -93,10 +128,12 @@ def objective_for(family: str, budget: SearchBudget, data, seed: int):
         config = suggest(trial, family)
         reference = trial.number == 0 and config == REFERENCE[family]
         with tracking.start_run(EXPERIMENT, run_name=f"{family}-trial-{trial.number}", nested=True,
+                                parent_run_id=parent_run_id,
                                 tags={"step": "search-trial", "family": family, "trial": trial.number,
                                       "reference": reference},
                                 killed_by=(optuna.TrialPruned,)) as run:
             trial.set_user_attr("mlflow_run_id", run.info.run_id)
+            trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
             tracking.log_params({**config, "trial": trial.number, "epochs": budget.epochs,
                                  "train_images": len(y_train)})
             keras.utils.set_random_seed(seed + trial.number)
@@ -122,6 +159,15 @@ def objective_for(family: str, budget: SearchBudget, data, seed: int):
             return accuracy if np.isfinite(accuracy) else 0.0
 
     return objective
+
+
+def fail_lost_trials(study: optuna.Study, heartbeat: int) -> None:
+    """Wait until trials left running by a killed worker miss their heartbeats, then fail and re-queue them."""
+    deadline = time.monotonic() + 4 * heartbeat + 5
+    while time.monotonic() < deadline and study.get_trials(deepcopy=False,
+                                                           states=(optuna.trial.TrialState.RUNNING,)):
+        time.sleep(heartbeat)
+        optuna.storages.fail_stale_trials(study)
 
 
 def top_trials(study: optuna.Study, k: int = TOP_K) -> list[optuna.trial.FrozenTrial]:
@@ -189,27 +235,47 @@ def log_study(study: optuna.Study, family: str) -> None:
 
 
 def search(family: str, budget: SearchBudget, *, profile: str, storage: str, study_name: str, seed: int,
-           data_dir: Path, pruner: str | optuna.pruners.BasePruner = "median") -> list[dict]:
-    """Run the search and the refits of its top configurations inside one parent run; returns top_configs."""
+           data_dir: Path, pruner: str | optuna.pruners.BasePruner = "median", workers: int = 1,
+           heartbeat: int = study_storage.HEARTBEAT_SECONDS) -> list[dict]:
+    """Run the search (in this process, or in `workers` worker processes) and the refits of its top
+    configurations, inside one parent run; returns top_configs."""
     data = read_splits(data_dir)
     started = time.perf_counter()
+    pruner_name = pruner if isinstance(pruner, str) else type(pruner).__name__
+    # Opened before the run starts: a storage that cannot be reached leaves no failed run behind.
+    study = open_study(study_name, storage, seed,
+                       make_pruner(pruner, budget.epochs) if isinstance(pruner, str) else pruner, family,
+                       heartbeat=heartbeat)
     with tracking.start_run(EXPERIMENT, run_name=f"search-{family}",
                             tags={"step": "search", "family": family, "study_name": study_name}):
-        pruner_name = pruner if isinstance(pruner, str) else type(pruner).__name__
-        tracking.log_params({"family": family, "profile": profile, "study": study_name, "optuna_storage": storage,
-                             "seed": seed, "pruner": pruner_name, "data_dir": str(data_dir),
-                             "budget": dataclasses.asdict(budget)})
-        study = open_study(study_name, storage, seed,
-                           make_pruner(pruner, budget.epochs) if isinstance(pruner, str) else pruner)
-        if not study.trials:
-            study.enqueue_trial(REFERENCE[family])
-        before = len(study.trials)
-        study.optimize(objective_for(family, budget, data, seed), n_trials=budget.n_trials, timeout=budget.timeout,
-                       gc_after_trial=True)
+        tracking.log_params({"family": family, "profile": profile, "study": study_name,
+                             "optuna_storage": study_storage.masked(storage), "seed": seed, "pruner": pruner_name,
+                             "workers": workers, "data_dir": str(data_dir), "budget": dataclasses.asdict(budget)})
+        before, target = len(study.trials), finished_trials(study) + budget.n_trials
+        if workers > 1:
+            print(f"search {family}: {workers} workers join study {study_name} under parent run "
+                  f"{tracking.active_run_id()}", flush=True)
+            codes = search_workers.run_workers(family, budget, storage_url=storage, study_name=study_name,
+                                               seed=seed, parent_run_id=tracking.active_run_id(),
+                                               data_dir=data_dir, workers=workers, heartbeat=heartbeat,
+                                               pruner=pruner_name)
+            if any(codes):
+                print(f"search {family}: worker exit codes {codes}; failing their lost trials and adding what "
+                      "is missing here", flush=True)
+                fail_lost_trials(study, heartbeat)
+                missing = target - finished_trials(study)
+                remaining = budget.timeout - (time.perf_counter() - started)
+                if missing > 0 and remaining > 0:
+                    study.optimize(objective_for(family, budget, data, seed), n_trials=missing, timeout=remaining,
+                                   gc_after_trial=True)
+        else:
+            study.optimize(objective_for(family, budget, data, seed), n_trials=budget.n_trials,
+                           timeout=budget.timeout, gc_after_trial=True)
         states = [t.state for t in study.trials[before:]]
         best_trials = top_trials(study)
         tracking.log_metrics({"trials_added": len(states), "trials_total": len(study.trials),
                               "trials_pruned": states.count(optuna.trial.TrialState.PRUNED),
+                              "trials_failed": states.count(optuna.trial.TrialState.FAIL),
                               "best_trial_val_accuracy": best_trials[0].value if best_trials else None,
                               "search_seconds": time.perf_counter() - started})
         log_study(study, family)
@@ -242,7 +308,15 @@ def build_parser():
     p.add_argument("--epochs", type=cli.optional(int), default=None, help="epochs per trial (default: the profile's)")
     p.add_argument("--train-fraction", type=cli.optional(float), default=None,
                    help="share of training images per trial (default: the profile's)")
-    p.add_argument("--storage", default="", help="Optuna storage URL (default: sqlite:///data/optuna.db)")
+    p.add_argument("--storage", default="", help="Optuna storage: a URL without password, env:NAME or file:PATH "
+                                                 "holding the URL (default: $PIPELINE_OPTUNA_STORAGE, then "
+                                                 "sqlite:///data/optuna.db)")
+    p.add_argument("--workers", type=cli.whole, default=1,
+                   help="worker processes on this machine (default 1: trials run in this process)")
+    p.add_argument("--parent-run-id", default="", help="join the running search with this parent run (another "
+                                                       "machine started it): add trials only, no refits")
+    p.add_argument("--heartbeat", type=cli.whole, default=study_storage.HEARTBEAT_SECONDS,
+                   help="seconds between a worker's heartbeats; a trial silent for three is failed and re-queued")
     p.add_argument("--study-name", default="", help="default: fashion_mnist-<family>-<profile>-seed<seed>")
     p.add_argument("--pruner", default="median", choices=PRUNERS)
     p.add_argument("--seed", type=int, default=0)
@@ -257,11 +331,39 @@ def run(args) -> list[dict]:
                  "train_fraction": args.train_fraction}
     budget = dataclasses.replace(profile.search[args.family],
                                  **{k: v for k, v in overrides.items() if v is not None})
-    return search(args.family, budget, profile=args.profile,
-                  storage=args.storage or settings.default_optuna_storage(),
-                  study_name=args.study_name or default_study_name(args.family, args.profile, args.seed),
-                  seed=args.seed, pruner=args.pruner,
-                  data_dir=Path(args.data) if args.data else processed_dir("fashion_mnist", f"seed{args.seed}"))
+    storage = study_storage.resolve(args.storage)
+    study_name = args.study_name or default_study_name(args.family, args.profile, args.seed)
+    data_dir = Path(args.data) if args.data else processed_dir("fashion_mnist", f"seed{args.seed}")
+    if args.workers < 1:
+        raise InputError(None, f"workers must be at least 1, got {args.workers}")
+    if args.parent_run_id:
+        return join(args.family, budget, storage=storage, study_name=study_name, seed=args.seed, data_dir=data_dir,
+                    parent_run_id=args.parent_run_id, workers=args.workers, heartbeat=args.heartbeat,
+                    pruner=args.pruner)
+    return search(args.family, budget, profile=args.profile, storage=storage, study_name=study_name,
+                  seed=args.seed, pruner=args.pruner, data_dir=data_dir, workers=args.workers,
+                  heartbeat=args.heartbeat)
+
+
+def join(family: str, budget: SearchBudget, *, storage: str, study_name: str, seed: int, data_dir: Path,
+         parent_run_id: str, workers: int, heartbeat: int, pruner: str) -> list[dict]:
+    """Another machine's share of a running search: worker processes add trials under its parent run. This
+    machine's own run (a `search-worker` run under the same parent) records what it contributed."""
+    read_splits(data_dir)  # bad data stops here, before any worker starts
+    open_study(study_name, storage, seed, make_pruner(pruner, budget.epochs), family, create=False,
+               heartbeat=heartbeat)
+    with tracking.start_run(EXPERIMENT, run_name=f"search-{family}-workers",
+                            tags={"step": "search-worker", "family": family, "study_name": study_name,
+                                  "mlflow.parentRunId": parent_run_id}):
+        tracking.log_params({"family": family, "study": study_name, "workers": workers,
+                             "optuna_storage": study_storage.masked(storage), "n_trials": budget.n_trials})
+        codes = search_workers.run_workers(family, budget, storage_url=storage, study_name=study_name, seed=seed,
+                                           parent_run_id=parent_run_id, data_dir=data_dir, workers=workers,
+                                           heartbeat=heartbeat, pruner=pruner)
+        tracking.set_tags({"worker_exit_codes": codes})
+    if any(codes):
+        raise StepFailed(f"worker exit codes {codes}: their lost trials are re-queued for the other workers")
+    return []
 
 
 def main(argv=None) -> None:

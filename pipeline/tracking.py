@@ -13,16 +13,49 @@ import mlflow
 import numpy as np
 
 from pipeline import settings
+from pipeline.redaction import redact
 
 # MLflow refuses parameter values longer than this.
 MAX_PARAM_CHARS = 6000
 
 
+_checked: set[str] = set()
+
+
 def configure() -> str:
-    """Use $MLFLOW_TRACKING_URI when set, else the project's SQLite store; returns the URI in use."""
+    """Use $MLFLOW_TRACKING_URI when set, else the project's SQLite store; returns the URI in use.
+    A tracking server is asked once whether it answers and takes our credentials, so a wrong URL or password
+    fails in seconds instead of after MLflow's minutes of retries."""
     uri = os.environ.get("MLFLOW_TRACKING_URI") or settings.DEFAULT_TRACKING_URI
+    if uri.startswith(("http://", "https://")) and uri not in _checked:
+        check_server(uri)
+        _checked.add(uri)
     mlflow.set_tracking_uri(uri)
     return uri
+
+
+def check_server(uri: str, timeout: float = 5) -> None:
+    """Raise InputError unless the tracking server at `uri` answers and accepts $MLFLOW_TRACKING_USERNAME/PASSWORD."""
+    import base64
+    import urllib.error
+    import urllib.request
+
+    from pipeline.errors import InputError
+
+    request = urllib.request.Request(f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/search?max_results=1")
+    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    if user and password:
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        urllib.request.urlopen(request, timeout=timeout).close()
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            raise InputError(None, f"tracking server {uri} refused the credentials (HTTP {exc.code}); set "
+                             "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD") from None
+        raise InputError(None, f"tracking server {uri} answered HTTP {exc.code}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise InputError(None, f"tracking server {uri} does not answer: {getattr(exc, 'reason', exc)}") from None
 
 
 def on_default_store() -> bool:
@@ -44,18 +77,23 @@ def experiment_id(name: str) -> str:
 
 @contextlib.contextmanager
 def start_run(default_experiment: str, run_name: str | None = None, *, nested: bool = False,
-              tags: Mapping[str, str] | None = None,
+              tags: Mapping[str, str] | None = None, parent_run_id: str | None = None,
               killed_by: tuple[type[BaseException], ...] = ()) -> Iterator[mlflow.ActiveRun]:
-    """Start (or, under `mlflow run`, resume) a run; a nested one goes under the active run.
+    """Start (or, under `mlflow run`, resume) a run; a nested one goes under the active run, or under
+    `parent_run_id` (a run another process started: a search's workers put their trials under it).
 
-    The experiment is the active run's when nesting, $MLFLOW_EXPERIMENT_NAME/ID when set (as `mlflow run`
+    The experiment is the parent's when nesting, $MLFLOW_EXPERIMENT_NAME/ID when set (as `mlflow run`
     sets them), else `default_experiment`. The run ends FINISHED, or KILLED when one of `killed_by` (or an
     interrupt) escapes, or FAILED on any other exception.
     """
     configure()
-    kwargs: dict[str, Any] = {"run_name": run_name, "tags": dict(tags or {})}
+    # Tag values are strings on the wire (a tracking server refuses others).
+    tags = {key: redact(str(value)) for key, value in (tags or {}).items()}
+    kwargs: dict[str, Any] = {"run_name": run_name, "tags": tags}
     parent = mlflow.active_run()
-    if nested and parent is not None:
+    if parent_run_id and parent is None:
+        kwargs.update(parent_run_id=parent_run_id, experiment_id=get_run(parent_run_id).info.experiment_id)
+    elif nested and parent is not None:
         kwargs.update(nested=True, experiment_id=parent.info.experiment_id)
     elif "MLFLOW_RUN_ID" in os.environ and parent is None:
         # Launched by `mlflow run`: the run exists already; it takes no new name. The variable is consumed,
@@ -76,6 +114,14 @@ def start_run(default_experiment: str, run_name: str | None = None, *, nested: b
         raise
     else:
         mlflow.end_run("FINISHED")
+
+
+def end_lost_run(run_id: str, why: str) -> None:
+    """End a run whose process died without ending it (killed, machine lost): FAILED, with the reason."""
+    client = mlflow.MlflowClient()
+    if client.get_run(run_id).info.status == "RUNNING":
+        client.set_tag(run_id, "lost", why)
+        client.set_terminated(run_id, "FAILED")
 
 
 def active_run_id() -> str:
@@ -104,7 +150,7 @@ def param_text(value: Any) -> str:
 
 def log_params(params: Mapping[str, Any]) -> None:
     """Log (possibly nested) parameters; None becomes 'none', long values are cut to MLflow's limit."""
-    flat = {key: param_text(value) for key, value in flatten(params).items()}
+    flat = {key: redact(param_text(value)) for key, value in flatten(params).items()}
     # `mlflow run` has logged the entry point's parameters as typed; a value resolved from them (a default
     # filled in, 1.0 read as 1) is kept beside the original rather than refused as a change.
     logged = mlflow.get_run(mlflow.active_run().info.run_id).data.params
@@ -121,7 +167,7 @@ def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
 
 def set_tags(tags: Mapping[str, Any]) -> None:
     """Tag the active run."""
-    mlflow.set_tags({key: str(value) for key, value in tags.items()})
+    mlflow.set_tags({key: redact(str(value)) for key, value in tags.items()})
 
 
 def log_figure(figure, artifact_file: str) -> None:
@@ -255,8 +301,19 @@ def log_keras_model(model, name: str, example: np.ndarray) -> str:
     from mlflow.models import infer_signature
 
     signature = infer_signature(example, np.asarray(model.predict(example, verbose=0)))
-    info = mlflow.keras.log_model(model, name=name, signature=signature)
+    info = mlflow.keras.log_model(model, name=name, signature=signature, pip_requirements=model_requirements())
     return info.model_uri
+
+
+def model_requirements() -> list[str]:
+    """The pinned packages a logged model needs, stated rather than inferred: MLflow's inference re-imports the
+    model in a subprocess, which costs several seconds per model and finds nothing the project does not know."""
+    import keras
+    import pandas
+    import tensorflow
+
+    return [f"mlflow=={mlflow.__version__}", f"keras=={keras.__version__}", f"tensorflow=={tensorflow.__version__}",
+            f"numpy=={np.__version__}", f"pandas=={pandas.__version__}"]
 
 
 CHAMPION = "champion"
@@ -273,13 +330,6 @@ def log_clock_reader(network, reader_config: Mapping[str, Any], name: str = "clo
 
     signature = ModelSignature(outputs=Schema([ColSpec("long", "hour"), ColSpec("long", "minute"),
                                                ColSpec("string", "time")]))
-    import keras
-    import pandas
-    import tensorflow
-
-    requirements = [f"mlflow=={mlflow.__version__}", f"keras=={keras.__version__}",
-                    f"tensorflow=={tensorflow.__version__}", f"numpy=={np.__version__}",
-                    f"pandas=={pandas.__version__}"]
     with tempfile.TemporaryDirectory() as tmp:
         keras_file = Path(tmp) / "network.keras"
         network.save(keras_file)
@@ -288,7 +338,7 @@ def log_clock_reader(network, reader_config: Mapping[str, Any], name: str = "clo
         info = mlflow.pyfunc.log_model(
             name=name, python_model=str(settings.ROOT / "pipeline" / "clock_reader.py"),
             artifacts={"keras_model": str(keras_file), "reader_config": str(config_file)},
-            code_paths=[str(settings.ROOT / "models")], signature=signature, pip_requirements=requirements,
+            code_paths=[str(settings.ROOT / "models")], signature=signature, pip_requirements=model_requirements(),
             metadata={"input": "uint8 grey images, shape (N, H, W) or (N, H, W, 1), any size",
                       "output": "hour 0-11, minute 0-59, time 'H:MM'", **{k: str(v) for k, v in reader_config.items()}})
     return info.model_uri

@@ -1,0 +1,119 @@
+"""Several search workers on PostgreSQL: trials per minute with 1 and with N workers, a worker killed mid-trial,
+and a restart of every worker.
+
+    python benchmarks/distributed_search.py [--workers 4] [--trials-per-worker 10]
+
+Starts its own PostgreSQL and tracking server (scripts/services.sh, basic auth on) in a temporary folder, on
+tiny Fashion-MNIST-format data (the tests' generator), and runs the `search` command as a user would. Prints one
+JSON line per demonstration.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--trials-per-worker", type=int, default=10)
+    args = p.parse_args()
+
+    import optuna
+
+    from tests.conftest import free_port, make_fashion_mnist
+
+    folder = Path(tempfile.mkdtemp(prefix="pipeline-bench-", dir="/tmp"))
+    folder.chmod(0o755)
+    password, admin_password = secrets.token_hex(12), secrets.token_hex(12)
+    pg_port, mlflow_port = free_port(), free_port()
+    script_env = {**os.environ, "SERVICES_DIR": str(folder), "PGPORT": str(pg_port), "MLFLOW_PORT": str(mlflow_port),
+                  "PIPELINE_DB_PASSWORD": password, "MLFLOW_AUTH_ADMIN_USERNAME": "admin",
+                  "MLFLOW_AUTH_ADMIN_PASSWORD": admin_password, "MLFLOW": str(Path(sys.executable).parent / "mlflow")}
+    script = ROOT / "scripts" / "services.sh"
+    subprocess.run([str(script), "start", "--auth"], env=script_env, check=True, capture_output=True)
+    storage = f"postgresql://pipeline:{password}@127.0.0.1:{pg_port}/optuna"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env.update({"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{mlflow_port}", "MLFLOW_TRACKING_USERNAME": "admin",
+                "MLFLOW_TRACKING_PASSWORD": admin_password, "OPTUNA_URL": storage,
+                "PIPELINE_DATA_DIR": str(folder / "data"), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
+
+    def search(study: str, trials: int, workers: int, *extra: str, wait: bool = True):
+        command = [sys.executable, "-m", "pipeline.search", "--family", "mlp", "--profile", "smoke", "--storage",
+                   "env:OPTUNA_URL", "--study-name", study, "--n-trials", str(trials), "--workers", str(workers),
+                   "--timeout", "3600", "--heartbeat", "2", *extra]
+        if not wait:
+            return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        started = time.perf_counter()
+        done = subprocess.run(command, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return time.perf_counter() - started, done
+
+    def states(study: str) -> dict:
+        trials = optuna.load_study(study_name=study, storage=storage).trials
+        return {s: sum(t.state.name == s for t in trials) for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")}
+
+    try:
+        subprocess.run([sys.executable, "-m", "pipeline.preprocess", "--dataset", "fashion_mnist", "--source",
+                        str(make_fashion_mnist(folder / "fashion-mnist"))], env=env, check=True, capture_output=True)
+        n = args.workers * args.trials_per_worker
+        # Trials per minute from the trials' own start and end times: worker start-up and refits excluded.
+        for workers, trials in ((1, args.trials_per_worker), (args.workers, n)):
+            seconds, done = search(f"load-{workers}", trials, workers)
+            study = optuna.load_study(study_name=f"load-{workers}", storage=storage)
+            span = (max(t.datetime_complete for t in study.trials) -
+                    min(t.datetime_start for t in study.trials)).total_seconds()
+            print(json.dumps({"demo": "load", "workers": workers, "trials": len(study.trials), **states(f"load-{workers}"),
+                              "distinct_numbers": len({t.number for t in study.trials}),
+                              "trials_per_minute": round(60 * len(study.trials) / span, 1),
+                              "command_seconds": round(seconds, 1),
+                              "database_locked": "database is locked" in done.stdout + done.stderr}), flush=True)
+
+        process = search("crash", 6, 3, "--pruner", "none", "--epochs", "20", "--train-fraction", "1", wait=False)
+        victim = None
+        while victim is None and process.poll() is None:
+            time.sleep(0.5)
+            try:
+                running = optuna.load_study(study_name="crash", storage=storage).get_trials(
+                    states=(optuna.trial.TrialState.RUNNING,))
+            except KeyError:
+                continue
+            victim = next((t for t in running if "worker" in t.user_attrs), None)
+        os.kill(int(victim.user_attrs["worker"].split(":")[1]), signal.SIGKILL)
+        process.wait()
+        print(json.dumps({"demo": "crash", "exit": process.returncode, "killed_trial": victim.number,
+                          **states("crash")}), flush=True)
+
+        process = search("restart", 8, 2, "--pruner", "none", "--epochs", "20", "--train-fraction", "1", wait=False)
+        while process.poll() is None and not (_exists("restart", storage) and
+                                              states("restart")["COMPLETE"] + states("restart")["PRUNED"] >= 3):
+            time.sleep(0.5)
+        process.send_signal(signal.SIGINT)  # Ctrl-C: the search stops its workers
+        process.wait()
+        before = states("restart")
+        search("restart", 8 - before["COMPLETE"] - before["PRUNED"], 2, "--pruner", "none", "--epochs", "20",
+               "--train-fraction", "1")
+        print(json.dumps({"demo": "restart", "before": before, "after": states("restart")}), flush=True)
+    finally:
+        subprocess.run([str(script), "stop"], env=script_env, capture_output=True)
+
+
+def _exists(study: str, storage: str) -> bool:
+    import optuna
+
+    return study in optuna.get_all_study_names(storage)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Worker processes of a search: each joins the study and the search's parent MLflow run, and adds trials.
+
+`search --workers N` starts N of them on this machine, each pinned to its share of the cores; on other machines
+`search --parent-run-id ID` (the id the first machine printed) starts more against the same storage. A worker
+reads the storage URL from $PIPELINE_OPTUNA_STORAGE, never from its command line, where `ps` would show it.
+
+    python -m pipeline.search_workers --family mlp --study-name S --parent-run-id ID --n-trials 10 --budget '{...}'
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from pipeline import cli
+from pipeline.study_storage import HEARTBEAT_SECONDS, STORAGE_VARIABLE
+
+# Workers sample with different seeds, or their random start-up trials would repeat each other's.
+SEED_STRIDE = 7919
+
+
+def core_shares(workers: int) -> list[list[int]]:
+    """The cores this process may use, dealt out to `workers` (round robin; shared when there are fewer cores)."""
+    cores = sorted(os.sched_getaffinity(0))
+    return [cores[i::workers] or [cores[i % len(cores)]] for i in range(workers)]
+
+
+def trial_shares(n_trials: int, workers: int) -> list[int]:
+    """`n_trials` split as evenly as possible over `workers`."""
+    return [n_trials // workers + (i < n_trials % workers) for i in range(workers)]
+
+
+def run_workers(family: str, budget, *, storage_url: str, study_name: str, seed: int, parent_run_id: str,
+                data_dir: Path, workers: int, heartbeat: int, pruner: str) -> list[int]:
+    """Start `workers` worker processes sharing the budget's trials and wait for them; returns their exit codes.
+    Stopping this process (Ctrl-C, SIGTERM) stops them too."""
+    env = {**os.environ, STORAGE_VARIABLE: storage_url}
+    env.pop("MLFLOW_RUN_ID", None)
+    processes = []
+    for index, (share, cores) in enumerate(zip(trial_shares(budget.n_trials, workers), core_shares(workers))):
+        if share == 0:
+            continue
+        worker_budget = dataclasses.replace(budget, n_trials=share)
+        command = [sys.executable, "-m", "pipeline.search_workers", "--family", family, "--study-name", study_name,
+                   "--parent-run-id", parent_run_id, "--budget", json.dumps(dataclasses.asdict(worker_budget)),
+                   "--seed", str(seed + SEED_STRIDE * (index + 1)), "--data", str(data_dir),
+                   "--cores", ",".join(map(str, cores)), "--heartbeat", str(heartbeat), "--pruner", pruner,
+                   "--name", f"worker-{index}"]
+        processes.append(subprocess.Popen(command, env=env))
+    try:
+        return [process.wait() for process in processes]
+    except KeyboardInterrupt:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait()
+        raise
+
+
+def pin(cores: list[int]) -> None:
+    """Keep this process and TensorFlow's thread pools to `cores`; call before TensorFlow runs anything."""
+    import tensorflow as tf
+
+    os.sched_setaffinity(0, cores)
+    tf.config.threading.set_intra_op_parallelism_threads(len(cores))
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def work(args) -> None:
+    """Join the study and add this worker's trials, each a run under the search's parent run."""
+    pin([int(c) for c in args.cores.split(",")])
+    from pipeline import search, study_storage
+    from pipeline.datasets.splits import read_splits
+    from pipeline.profiles import SearchBudget
+
+    budget = SearchBudget(**json.loads(args.budget))
+    url = study_storage.resolve("")
+    study = search.open_study(args.study_name, url, args.seed, search.make_pruner(args.pruner, budget.epochs),
+                              args.family, create=False, heartbeat=args.heartbeat)
+    objective = search.objective_for(args.family, budget, read_splits(Path(args.data)), args.seed,
+                                     parent_run_id=args.parent_run_id)
+    print(f"{args.name}: pid {os.getpid()} on cores {args.cores}, {budget.n_trials} trials", flush=True)
+    study.optimize(objective, n_trials=budget.n_trials, timeout=budget.timeout, gc_after_trial=True)
+
+
+def build_parser():
+    p = cli.parser(__doc__.splitlines()[0])
+    p.add_argument("--family", required=True, choices=("mlp", "cnn"))
+    p.add_argument("--study-name", required=True)
+    p.add_argument("--parent-run-id", required=True)
+    p.add_argument("--budget", required=True, help="the SearchBudget as JSON")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", required=True)
+    p.add_argument("--cores", required=True, help="comma-separated core numbers")
+    p.add_argument("--heartbeat", type=int, default=HEARTBEAT_SECONDS)
+    p.add_argument("--pruner", default="median")
+    p.add_argument("--name", default="worker")
+    return p
+
+
+def main(argv=None) -> None:
+    cli.main_with(build_parser, work, argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""One study, several workers: a real PostgreSQL for Optuna and MLflow, the tracking server with basic auth, a
+worker killed mid-trial, and credentials that never show. The services come from scripts/services.sh (Debian's
+postgresql package; .ci/run installs it)."""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import optuna
+import pytest
+
+from pipeline import settings
+from tests.conftest import free_port, make_fashion_mnist
+
+pytestmark = pytest.mark.skipif(not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")),
+                                reason="PostgreSQL is not installed (.ci/run installs Debian's postgresql)")
+
+DB_PASSWORD = f"db-{secrets.token_hex(12)}"
+ADMIN, ADMIN_PASSWORD = "admin", f"admin-{secrets.token_hex(8)}"
+SCRIPT = settings.ROOT / "scripts" / "services.sh"
+Finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+class Services:
+    """PostgreSQL and the tracking server for this module, and a way to run the search against them."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.pg_port, self.mlflow_port = free_port(), free_port()
+        self.script_env = {**os.environ, "SERVICES_DIR": str(folder), "PGPORT": str(self.pg_port),
+                           "MLFLOW_PORT": str(self.mlflow_port), "PIPELINE_DB_PASSWORD": DB_PASSWORD,
+                           "MLFLOW_AUTH_ADMIN_USERNAME": ADMIN, "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD,
+                           "MLFLOW": str(Path(sys.executable).parent / "mlflow")}
+        self.storage_url = f"postgresql://pipeline:{DB_PASSWORD}@127.0.0.1:{self.pg_port}/optuna"
+        self.tracking_uri = f"http://127.0.0.1:{self.mlflow_port}"
+        self.outputs: list[str] = []  # everything the steps printed, to search for the password
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """A worker's environment: the storage URL in a variable, the tracking server and its credentials."""
+        env = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
+        env.update({"MLFLOW_TRACKING_URI": self.tracking_uri, "MLFLOW_TRACKING_USERNAME": ADMIN,
+                    "MLFLOW_TRACKING_PASSWORD": ADMIN_PASSWORD, "OPTUNA_URL": self.storage_url,
+                    "PIPELINE_DATA_DIR": str(self.folder / "data"),
+                    "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
+        env.update(extra)
+        return env
+
+    def search_command(self, study: str, *options: str) -> list[str]:
+        return [sys.executable, "-m", "pipeline.search", "--family", "mlp", "--profile", "smoke", "--storage",
+                "env:OPTUNA_URL", "--study-name", study, "--timeout", "600", "--heartbeat", "1", *options]
+
+    def run(self, command: list[str], env: dict[str, str] | None = None, timeout: int = 600):
+        done = subprocess.run(command, env=env or self.env(), capture_output=True, text=True, timeout=timeout)
+        self.outputs += [done.stdout, done.stderr]
+        return done
+
+    def client(self) -> mlflow.MlflowClient:
+        os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"] = ADMIN, ADMIN_PASSWORD
+        return mlflow.MlflowClient(self.tracking_uri)
+
+    def runs(self, filter_string: str) -> list:
+        client = self.client()
+        experiments = [e.experiment_id for e in client.search_experiments()]
+        return client.search_runs(experiments, filter_string, max_results=1000)
+
+
+@pytest.fixture(scope="module")
+def services():
+    # PostgreSQL runs as the `postgres` user when we are root: its folder must be reachable by that user.
+    folder = Path(tempfile.mkdtemp(prefix="pipeline-services-", dir="/tmp"))
+    folder.chmod(0o755)
+    services = Services(folder)
+    started = subprocess.run([str(SCRIPT), "start", "--auth"], env=services.script_env, capture_output=True,
+                             text=True, timeout=300)
+    assert started.returncode == 0, started.stdout + started.stderr
+    fashion = make_fashion_mnist(folder / "fashion-mnist")
+    done = services.run([sys.executable, "-m", "pipeline.preprocess", "--dataset", "fashion_mnist", "--source",
+                         str(fashion)])
+    assert done.returncode == 0, done.stderr[-2000:]
+    saved = {key: os.environ.get(key) for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")}
+    yield services
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    subprocess.run([str(SCRIPT), "stop"], env=services.script_env, capture_output=True, timeout=120)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+# 4 workers x 2 trials here; benchmarks/distributed_search.py runs the 4 x 10 of the issue and times it.
+def test_four_workers_add_their_trials_to_one_study_under_one_parent_run(services):
+    done = services.run(services.search_command("load", "--n-trials", "8", "--workers", "4"))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "database is locked" not in done.stdout + done.stderr
+    study = optuna.load_study(study_name="load", storage=services.storage_url)
+    assert len(study.trials) == 8 and all(t.state in Finished for t in study.trials)
+    assert sorted(t.number for t in study.trials) == list(range(8))
+    assert len({t.user_attrs["worker"] for t in study.trials}) == 4
+    parent, = services.runs("tags.step = 'search' and tags.study_name = 'load'")
+    trials = services.runs(f"tags.mlflow.parentRunId = '{parent.info.run_id}' and tags.step = 'search-trial'")
+    assert len(trials) == 8 and {r.info.status for r in trials} <= {"FINISHED", "KILLED"}
+    assert sorted(int(r.data.tags["trial"]) for r in trials) == list(range(8))
+
+
+def test_a_worker_killed_mid_trial_loses_nothing(services):
+    search = subprocess.Popen(services.search_command("crash", "--n-trials", "4", "--workers", "2", "--pruner",
+                                                      "none", "--epochs", "20", "--train-fraction", "1"),
+                              env=services.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    victim, deadline = None, time.time() + 300
+    while victim is None and time.time() < deadline and search.poll() is None:
+        time.sleep(0.5)
+        try:
+            running = optuna.load_study(study_name="crash", storage=services.storage_url).get_trials(
+                states=(optuna.trial.TrialState.RUNNING,))
+        except KeyError:
+            continue
+        victim = next((t for t in running if "worker" in t.user_attrs), None)
+    assert victim is not None, "no trial was seen running"
+    os.kill(int(victim.user_attrs["worker"].split(":")[1]), signal.SIGKILL)
+    output = search.communicate(timeout=600)[0]
+    services.outputs.append(output)
+    assert search.returncode == 0, output[-3000:]
+
+    study = optuna.load_study(study_name="crash", storage=services.storage_url)
+    failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+    assert [t.number for t in failed] == [victim.number]
+    assert len([t for t in study.trials if t.state in Finished]) == 4
+    retried = [t for t in study.trials if t.system_attrs.get("failed_trial") == victim.number]
+    assert len(retried) == 1 and retried[0].params == victim.params
+    lost = services.client().get_run(victim.user_attrs["mlflow_run_id"])
+    assert lost.info.status == "FAILED" and "stopped beating" in lost.data.tags["lost"]
+    assert not services.runs("attributes.status = 'RUNNING'")
+
+
+def test_the_tracking_server_refuses_requests_without_credentials(services):
+    url = f"{services.tracking_uri}/api/2.0/mlflow/experiments/search?max_results=1"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url, timeout=10)
+    assert refused.value.code == 401
+    done = services.run(services.search_command("load", "--n-trials", "1"),
+                        env=services.env(MLFLOW_TRACKING_PASSWORD="not-the-password"))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"error: tracking server {services.tracking_uri} refused the credentials (HTTP 401); set "
+        "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"]
+
+
+@pytest.mark.parametrize("case", ["wrong password", "unreachable database", "unknown study", "password in the URL",
+                                  "unreachable tracking server"])
+def test_bad_configuration_fails_fast_in_one_line_with_the_password_masked(services, case):
+    wrong = services.storage_url.replace(DB_PASSWORD, "wrong-password-42")
+    command, env = services.search_command("load", "--n-trials", "1"), services.env()
+    if case == "wrong password":
+        env["OPTUNA_URL"] = wrong
+        expected = "password authentication failed"
+    elif case == "unreachable database":
+        env["OPTUNA_URL"] = services.storage_url.replace(f":{services.pg_port}/", f":{free_port()}/")
+        expected = "cannot open the Optuna storage postgresql://pipeline:***@127.0.0.1"
+    elif case == "unknown study":
+        command = services.search_command("no-such-study", "--n-trials", "1", "--parent-run-id", "0" * 32)
+        expected = "study no-such-study does not exist in postgresql://pipeline:***@"
+    elif case == "password in the URL":
+        command[command.index("env:OPTUNA_URL")] = wrong
+        expected = "the URL has a password in it"
+    else:
+        env["MLFLOW_TRACKING_URI"] = f"http://127.0.0.1:{free_port()}"
+        expected = "does not answer"
+    started = time.monotonic()
+    done = services.run(command, env=env, timeout=120)
+    assert time.monotonic() - started < 60
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], done.stderr[-2000:]
+    assert DB_PASSWORD not in done.stderr + done.stdout and "wrong-password-42" not in done.stderr + done.stdout
+
+
+def test_the_workers_role_has_only_its_own_databases(services):
+    import psycopg
+
+    with psycopg.connect(services.storage_url) as connection:
+        row = connection.execute("SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles "
+                                 "WHERE rolname = current_user").fetchone()
+    assert row == (False, False, False)
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(services.storage_url.replace("/optuna", "/template1"), connect_timeout=5)
+
+
+def test_the_password_is_nowhere_in_the_tracking_store_the_artifacts_or_the_logs(services):
+    import psycopg
+
+    assert services.outputs, "the tests above ran nothing"
+    with psycopg.connect(services.storage_url.replace("/optuna", "/mlflow")) as connection:
+        tables = [row[0] for row in connection.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")]
+        dump = "\n".join(str(row) for table in tables for row in connection.execute(f'SELECT * FROM "{table}"'))
+    assert "search-trial" in dump  # the dump holds the runs
+    files = [p for p in services.folder.rglob("*") if p.is_file() and p.name not in ("db-password", "pgpass")
+             and "postgres" not in p.relative_to(services.folder).parts]
+    assert any(p.suffix == ".png" for p in files)  # the artifacts are there
+    for path in files:
+        assert DB_PASSWORD.encode() not in path.read_bytes(), path
+    assert DB_PASSWORD not in dump
+    assert not any(DB_PASSWORD in output for output in services.outputs)
