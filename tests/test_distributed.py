@@ -98,10 +98,10 @@ def services():
     shutil.rmtree(folder, ignore_errors=True)
 
 
-# 4 workers x 2 trials, one worker killed mid-trial; benchmarks/distributed_search.py runs the 4 x 10 of the
-# issue, a crash and a restart, and times them.
-def test_four_workers_fill_one_study_under_one_parent_run_even_when_one_is_killed_mid_trial(services):
-    search = subprocess.Popen(services.search_command("load", "--n-trials", "8", "--workers", "4", "--pruner",
+# 3 workers x 2 trials, one worker killed mid-trial (each worker costs the suite a TensorFlow start-up);
+# benchmarks/distributed_search.py runs the 4 x 10 of the issue, a crash and a restart, and times them.
+def test_workers_fill_one_study_under_one_parent_run_even_when_one_is_killed_mid_trial(services):
+    search = subprocess.Popen(services.search_command("load", "--n-trials", "6", "--workers", "3", "--pruner",
                                                       "none", "--epochs", "8", "--train-fraction", "1"),
                               env=services.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     victim, deadline = None, time.time() + 300
@@ -122,12 +122,12 @@ def test_four_workers_fill_one_study_under_one_parent_run_even_when_one_is_kille
 
     study = optuna.load_study(study_name="load", storage=services.storage_url)
     assert sorted(t.number for t in study.trials) == list(range(len(study.trials)))
-    assert len([t for t in study.trials if t.state in Finished]) == 8
+    assert len([t for t in study.trials if t.state in Finished]) == 6
     failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
     assert [t.number for t in failed] == [victim.number]
     retried = [t for t in study.trials if t.system_attrs.get("failed_trial") == victim.number]
     assert len(retried) == 1 and retried[0].params == victim.params
-    assert len({t.user_attrs["worker"] for t in study.trials}) >= 4
+    assert len({t.user_attrs["worker"] for t in study.trials}) >= 3
 
     parent, = services.runs("tags.step = 'search' and tags.study_name = 'load'")
     trials = services.runs(f"tags.mlflow.parentRunId = '{parent.info.run_id}' and tags.step = 'search-trial'")
