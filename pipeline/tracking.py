@@ -34,7 +34,7 @@ def configure() -> str:
     return uri
 
 
-def check_server(uri: str, timeout: float = 5) -> None:
+def check_server(uri: str, timeout: float = 30) -> None:
     """Raise InputError unless the tracking server at `uri` answers and accepts $MLFLOW_TRACKING_USERNAME/PASSWORD."""
     import base64
     import urllib.error

@@ -102,11 +102,19 @@ INI
         --workers 2 "${auth[@]}" > "$DIR/mlflow.log" 2>&1 &
     echo $! > "$pid"
     for _ in $(seq 120); do
-        if curl -s -o /dev/null "http://$HOST:$MLFLOW_PORT/health"; then return; fi
+        if curl -s -o /dev/null "http://$HOST:$MLFLOW_PORT/health"; then warm_mlflow; return; fi
         kill -0 "$(cat "$pid")" 2>/dev/null || die "mlflow server exited; see $DIR/mlflow.log"
         sleep 1
     done
     die "mlflow server did not answer on port $MLFLOW_PORT within 120 s; see $DIR/mlflow.log"
+}
+
+# Each web worker pays several seconds for its first API request (imports, the auth database) on a busy machine;
+# pay them here, before any step's 30-second connection check. Any HTTP answer counts (401 without credentials).
+warm_mlflow() {
+    for _ in 1 2 3 4; do
+        curl -s -o /dev/null -m 60 "http://$HOST:$MLFLOW_PORT/api/2.0/mlflow/experiments/search?max_results=1" || true
+    done
 }
 
 print_env() {
