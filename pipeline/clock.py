@@ -172,7 +172,7 @@ def train_clock(request: ClockRequest, splits: Splits) -> dict:
     fitted = fit(model, train.x[..., None], minutes_of(train.y),
                  validation=None if validation is None else (validation.x[..., None], minutes_of(validation.y)),
                  epochs=request.budget.epochs, batch_size=request.budget.batch_size, callbacks=callbacks,
-                 verbose=2)
+                 verbose=2, eager=request.budget.eager)
     from models.common_sense_error import common_sense_error
 
     outputs = network_outputs(model, test.x)

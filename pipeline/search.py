@@ -140,8 +140,8 @@ def objective_for(family: str, budget: SearchBudget, data, seed: int, parent_run
             model = compile_classifier(family, config)
             pruning = PruneOnReport(trial)
             fitted = fit(model, x_train, y_train, validation=(x_val, y_val), epochs=budget.epochs,
-                         batch_size=config["batch_size"], callbacks=[MetricsToRun(), pruning,
-                                                                     keras.callbacks.TerminateOnNaN()])
+                         batch_size=config["batch_size"], eager=budget.eager,
+                         callbacks=[MetricsToRun(), pruning, keras.callbacks.TerminateOnNaN()])
             accuracy = fitted.history.get("val_accuracy", [0.0])[-1]
             tracking.log_metrics({"final_val_accuracy": accuracy, "wall_seconds": fitted.seconds,
                                   "images_per_second": fitted.images_per_second,
@@ -197,7 +197,7 @@ def refit(family: str, trial: optuna.trial.FrozenTrial, rank: int, budget: Searc
         keras.utils.set_random_seed(seed)
         model = compile_classifier(family, config, decay_steps=steps_for(len(y_train), config["batch_size"], epochs))
         fitted = fit(model, x_train, y_train, validation=(x_val, y_val), epochs=epochs,
-                     batch_size=config["batch_size"], verbose=2,
+                     batch_size=config["batch_size"], verbose=2, eager=budget.eager,
                      callbacks=[MetricsToRun(), *early_stopping_callbacks(budget.patience, "val_accuracy")])
         val_loss, val_accuracy = model.evaluate(x_val, y_val, verbose=0)
         test_loss, test_accuracy = model.evaluate(x_test, y_test, verbose=0)

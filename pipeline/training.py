@@ -50,8 +50,10 @@ class Fitted:
 
 
 def fit(model: keras.Model, x_train, y_train, *, validation=None, epochs: int, batch_size: int,
-        callbacks: list | None = None, verbose: int = 0) -> Fitted:
-    """`model.fit` with an epoch timer; returns the history and throughput."""
+        callbacks: list | None = None, verbose: int = 0, eager: bool = False) -> Fitted:
+    """`model.fit` with an epoch timer; returns the history and throughput. `eager` runs it (and the model's later
+    evaluate and predict calls) without tf.function, which pays on a few batches."""
+    model.run_eagerly = eager
     timer = EpochTimer()
     started = time.perf_counter()
     history = model.fit(x_train, y_train, validation_data=validation, epochs=epochs, batch_size=batch_size,

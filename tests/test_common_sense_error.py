@@ -92,6 +92,28 @@ def test_the_loss_is_smallest_at_the_truth(spec):
     assert float(np.mean(loss(minutes, truth))) < float(np.mean(loss(minutes, wrong)))
 
 
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.label)
+def test_the_loss_and_metric_give_the_same_values_traced(spec):
+    # Keras traces them into tf.function graphs; the smoke profile trains clock models eagerly, so check here.
+    import tensorflow as tf
+
+    minutes = np.array([0, 59, 61, 359, 719], dtype="float32")
+    outputs = perfect_output(spec, ((minutes + 37) % 720).astype(int)).astype("float32")
+    loss = loss_function(spec)
+    traced = tf.function(lambda y, p: loss(y, p))(tf.constant(minutes), tf.constant(outputs))
+    np.testing.assert_allclose(np.asarray(traced), np.asarray(loss(minutes, outputs)), rtol=1e-5, atol=1e-6)
+    eager, graph = cse_metric(spec), cse_metric(spec)
+    eager.update_state(minutes, outputs)
+
+    @tf.function
+    def measured(y, p):
+        graph.update_state(y, p)
+        return graph.result()
+
+    assert float(measured(tf.constant(minutes), tf.constant(outputs))) == pytest.approx(float(eager.result()))
+    assert float(eager.result()) > 0
+
+
 def test_classification_decodes_to_the_bin_centre_not_its_start():
     spec = HeadSpec("classification", n_classes=24)
     assert float(decode(spec, np.eye(24)[[3]].astype("float32"))[0]) == pytest.approx(3 * 30 + 15)
