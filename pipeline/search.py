@@ -198,7 +198,8 @@ def refit(family: str, trial: optuna.trial.FrozenTrial, rank: int, budget: Searc
         model = compile_classifier(family, config, decay_steps=steps_for(len(y_train), config["batch_size"], epochs))
         fitted = fit(model, x_train, y_train, validation=(x_val, y_val), epochs=epochs,
                      batch_size=config["batch_size"], verbose=2, eager=budget.eager,
-                     callbacks=[MetricsToRun(), *early_stopping_callbacks(budget.patience, "val_accuracy")])
+                     callbacks=[MetricsToRun(), *early_stopping_callbacks(budget.patience, "val_accuracy",
+                                                                           budget.refit_seconds)])
         val_loss, val_accuracy = model.evaluate(x_val, y_val, verbose=0)
         test_loss, test_accuracy = model.evaluate(x_test, y_test, verbose=0)
         tracking.log_metrics({"best_val_accuracy": val_accuracy, "test_accuracy": test_accuracy,

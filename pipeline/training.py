@@ -40,6 +40,31 @@ class EpochTimer(keras.callbacks.Callback):
             self._stopped = True
 
 
+class WallClock(keras.callbacks.Callback):
+    """Stop before an epoch that would end past `seconds` of fitting (validation included), judged by the slowest
+    epoch so far. Epochs are planned from a throughput estimate; this keeps a wrong estimate within the budget."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds = seconds
+        self.stopped_after: int | None = None  # epochs run when it stopped the fit
+        self._started = self._epoch_started = 0.0
+        self._slowest = 0.0
+
+    def on_train_begin(self, logs=None):
+        self._started, self._slowest, self.stopped_after = time.perf_counter(), 0.0, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        self._slowest = max(self._slowest, now - self._epoch_started)
+        if now - self._started + self._slowest > self.seconds:
+            self.model.stop_training = True
+            self.stopped_after = epoch + 1
+
+
 @dataclass
 class Fitted:
     """What a fit produced: per-epoch history, epochs run, wall seconds, and training images per second."""
@@ -64,11 +89,13 @@ def fit(model: keras.Model, x_train, y_train, *, validation=None, epochs: int, b
     return Fitted({k: [float(v) for v in vals] for k, vals in history.history.items()}, trained, seconds, rate)
 
 
-def early_stopping_callbacks(patience: int, monitor: str = "val_loss") -> list[keras.callbacks.Callback]:
-    """Stop when `monitor` stalls for `patience` epochs, keeping the best weights; stop at once on NaN loss."""
+def early_stopping_callbacks(patience: int, monitor: str = "val_loss",
+                             seconds: float | None = None) -> list[keras.callbacks.Callback]:
+    """Stop when `monitor` stalls for `patience` epochs, keeping the best weights; stop at once on NaN loss; with
+    `seconds`, stop before an epoch that would overrun that wall-time budget."""
     mode = "max" if "accuracy" in monitor else "min"
     return [keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True),
-            keras.callbacks.TerminateOnNaN()]
+            keras.callbacks.TerminateOnNaN(), *([WallClock(seconds)] if seconds else [])]
 
 
 def affordable_epochs(max_epochs: int, seconds: float | None, images: int, images_per_second: float | None) -> int:

@@ -66,7 +66,8 @@ def retrain(entry: dict, search_run_id: str, budget: TransferBudget, data, augme
                                    decay_steps=steps_for(len(y_train), config["batch_size"], epochs))
         fitted = fit(model, x_train, y_train, validation=(x_val, y_val), epochs=epochs,
                      batch_size=config["batch_size"], verbose=2, eager=budget.eager,
-                     callbacks=[MetricsToRun(), *early_stopping_callbacks(budget.patience, "val_accuracy")])
+                     callbacks=[MetricsToRun(), *early_stopping_callbacks(budget.patience, "val_accuracy",
+                                                                           budget.seconds)])
         _, val_accuracy = model.evaluate(x_val, y_val, verbose=0)
         _, test_accuracy = model.evaluate(x_test, y_test, verbose=0)
         metrics = {"val_accuracy_best": val_accuracy, "test_accuracy": test_accuracy, "epochs_trained": fitted.epochs,

@@ -133,3 +133,15 @@ def test_a_config_survives_the_round_trip_through_top_configs():
     cifar = build_classifier("cnn", again, (32, 32, 3))
     assert [l.__class__.__name__ for l in fashion.layers] == [l.__class__.__name__ for l in cifar.layers]
     assert cifar.input_shape == (None, 32, 32, 3) and cifar.output_shape == (None, 10)
+
+
+def test_a_wall_time_budget_stops_a_fit_before_the_epoch_that_would_overrun_it():
+    from pipeline.training import early_stopping_callbacks, fit
+
+    x, y = np.random.default_rng(0).integers(0, 256, (64, 28, 28, 1), dtype=np.uint8), np.arange(64) % 10
+    runs = {}
+    for seconds in (None, 1e-3):
+        model = search_step.compile_classifier("mlp", REFERENCE["mlp"])
+        runs[seconds] = fit(model, x, y, validation=(x, y), epochs=4, batch_size=32, eager=True,
+                            callbacks=early_stopping_callbacks(patience=10, seconds=seconds)).epochs
+    assert runs == {None: 4, 1e-3: 1}
