@@ -12,11 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,24 +28,22 @@ def main() -> None:
     p.add_argument("--trials-per-worker", type=int, default=10)
     args = p.parse_args()
 
+    from benchmarks.local_services import local_services
+
+    with local_services() as services:
+        demonstrate(services, args.workers, args.trials_per_worker)
+
+
+def demonstrate(services, workers_wanted: int, trials_per_worker: int) -> None:
+    """Load (1 worker, then `workers_wanted`), crash and restart, each printed as one JSON line."""
+    import mlflow
     import optuna
 
-    from tests.conftest import free_port, make_fashion_mnist
+    from tests.conftest import make_fashion_mnist
 
-    folder = Path(tempfile.mkdtemp(prefix="pipeline-bench-", dir="/tmp"))
-    folder.chmod(0o755)
-    password, admin_password = secrets.token_hex(12), secrets.token_hex(12)
-    pg_port, mlflow_port = free_port(), free_port()
-    script_env = {**os.environ, "SERVICES_DIR": str(folder), "PGPORT": str(pg_port), "MLFLOW_PORT": str(mlflow_port),
-                  "PIPELINE_DB_PASSWORD": password, "MLFLOW_AUTH_ADMIN_USERNAME": "admin",
-                  "MLFLOW_AUTH_ADMIN_PASSWORD": admin_password, "MLFLOW": str(Path(sys.executable).parent / "mlflow")}
-    script = ROOT / "scripts" / "services.sh"
-    subprocess.run([str(script), "start", "--auth"], env=script_env, check=True, capture_output=True)
-    storage = f"postgresql://pipeline:{password}@127.0.0.1:{pg_port}/optuna"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    env.update({"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{mlflow_port}", "MLFLOW_TRACKING_USERNAME": "admin",
-                "MLFLOW_TRACKING_PASSWORD": admin_password, "OPTUNA_URL": storage,
-                "PIPELINE_DATA_DIR": str(folder / "data"), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
+    folder, storage, env = services.folder, services.storage, services.env
+    os.environ.update({k: env[k] for k in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")})
+    client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
 
     def search(study: str, trials: int, workers: int, *extra: str, wait: bool = True):
         command = [sys.executable, "-m", "pipeline.search", "--family", "mlp", "--profile", "smoke", "--storage",
@@ -60,53 +56,63 @@ def main() -> None:
         assert done.returncode == 0, done.stderr[-2000:]
         return time.perf_counter() - started, done
 
+    def runs(study: str) -> dict:
+        """The study's MLflow runs: trial runs under its parent(s), and any left RUNNING."""
+        experiment = client.get_experiment_by_name("task1-search").experiment_id
+        found = client.search_runs([experiment], f"tags.study_name = '{study}' and tags.step = 'search'")
+        trials = [run for parent in found for run in client.search_runs(
+            [experiment], f"tags.mlflow.parentRunId = '{parent.info.run_id}' and tags.step = 'search-trial'",
+            max_results=1000)]
+        return {"parent_runs": len(found), "trial_runs": len(trials),
+                "trial_runs_running": sum(run.info.status == "RUNNING" for run in trials),
+                "trial_runs_failed": sum(run.info.status == "FAILED" for run in trials)}
+
     def states(study: str) -> dict:
         trials = optuna.load_study(study_name=study, storage=storage).trials
         return {s: sum(t.state.name == s for t in trials) for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")}
 
-    try:
-        subprocess.run([sys.executable, "-m", "pipeline.preprocess", "--dataset", "fashion_mnist", "--source",
-                        str(make_fashion_mnist(folder / "fashion-mnist"))], env=env, check=True, capture_output=True)
-        n = args.workers * args.trials_per_worker
-        # Trials per minute from the trials' own start and end times: worker start-up and refits excluded.
-        for workers, trials in ((1, args.trials_per_worker), (args.workers, n)):
-            seconds, done = search(f"load-{workers}", trials, workers)
-            study = optuna.load_study(study_name=f"load-{workers}", storage=storage)
-            span = (max(t.datetime_complete for t in study.trials) -
-                    min(t.datetime_start for t in study.trials)).total_seconds()
-            print(json.dumps({"demo": "load", "workers": workers, "trials": len(study.trials), **states(f"load-{workers}"),
-                              "distinct_numbers": len({t.number for t in study.trials}),
-                              "trials_per_minute": round(60 * len(study.trials) / span, 1),
-                              "command_seconds": round(seconds, 1),
-                              "database_locked": "database is locked" in done.stdout + done.stderr}), flush=True)
+    subprocess.run([sys.executable, "-m", "pipeline.preprocess", "--dataset", "fashion_mnist", "--source",
+                    str(make_fashion_mnist(folder / "fashion-mnist"))], env=env, check=True, capture_output=True)
+    n = workers_wanted * trials_per_worker
+    # Trials per minute from the trials' own start and end times: worker start-up and refits excluded.
+    for workers, trials in ((1, trials_per_worker), (workers_wanted, n)):
+        seconds, done = search(f"load-{workers}", trials, workers)
+        study = optuna.load_study(study_name=f"load-{workers}", storage=storage)
+        span = (max(t.datetime_complete for t in study.trials) -
+                min(t.datetime_start for t in study.trials)).total_seconds()
+        print(json.dumps({"demo": "load", "workers": workers, "trials": len(study.trials), **states(f"load-{workers}"),
+                          "distinct_numbers": len({t.number for t in study.trials}),
+                          "trials_per_minute": round(60 * len(study.trials) / span, 1),
+                          "command_seconds": round(seconds, 1),
+                          "database_locked": "database is locked" in done.stdout + done.stderr,
+                          **runs(f"load-{workers}")}), flush=True)
 
-        process = search("crash", 6, 3, "--pruner", "none", "--epochs", "20", "--train-fraction", "1", wait=False)
-        victim = None
-        while victim is None and process.poll() is None:
-            time.sleep(0.5)
-            try:
-                running = optuna.load_study(study_name="crash", storage=storage).get_trials(
-                    states=(optuna.trial.TrialState.RUNNING,))
-            except KeyError:
-                continue
-            victim = next((t for t in running if "worker" in t.user_attrs), None)
-        os.kill(int(victim.user_attrs["worker"].split(":")[1]), signal.SIGKILL)
-        process.wait()
-        print(json.dumps({"demo": "crash", "exit": process.returncode, "killed_trial": victim.number,
-                          **states("crash")}), flush=True)
+    process = search("crash", 6, 3, "--pruner", "none", "--epochs", "20", "--train-fraction", "1", wait=False)
+    victim = None
+    while victim is None and process.poll() is None:
+        time.sleep(0.5)
+        try:
+            running = optuna.load_study(study_name="crash", storage=storage).get_trials(
+                states=(optuna.trial.TrialState.RUNNING,))
+        except KeyError:
+            continue
+        victim = next((t for t in running if "worker" in t.user_attrs), None)
+    os.kill(int(victim.user_attrs["worker"].split(":")[1]), signal.SIGKILL)
+    process.wait()
+    print(json.dumps({"demo": "crash", "exit": process.returncode, "killed_trial": victim.number,
+                      **states("crash"), **runs("crash")}), flush=True)
 
-        process = search("restart", 8, 2, "--pruner", "none", "--epochs", "20", "--train-fraction", "1", wait=False)
-        while process.poll() is None and not (_exists("restart", storage) and
-                                              states("restart")["COMPLETE"] + states("restart")["PRUNED"] >= 3):
-            time.sleep(0.5)
-        process.send_signal(signal.SIGINT)  # Ctrl-C: the search stops its workers
-        process.wait()
-        before = states("restart")
-        search("restart", 8 - before["COMPLETE"] - before["PRUNED"], 2, "--pruner", "none", "--epochs", "20",
-               "--train-fraction", "1")
-        print(json.dumps({"demo": "restart", "before": before, "after": states("restart")}), flush=True)
-    finally:
-        subprocess.run([str(script), "stop"], env=script_env, capture_output=True)
+    process = search("restart", 8, 2, "--pruner", "none", "--epochs", "20", "--train-fraction", "1", wait=False)
+    while process.poll() is None and not (_exists("restart", storage) and
+                                          states("restart")["COMPLETE"] + states("restart")["PRUNED"] >= 3):
+        time.sleep(0.5)
+    process.send_signal(signal.SIGINT)  # Ctrl-C: the search stops its workers
+    process.wait()
+    before = states("restart")
+    search("restart", 8 - before["COMPLETE"] - before["PRUNED"], 2, "--pruner", "none", "--epochs", "20",
+           "--train-fraction", "1")
+    print(json.dumps({"demo": "restart", "before": before, "after": states("restart"), **runs("restart")}),
+          flush=True)
 
 
 def _exists(study: str, storage: str) -> bool:

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def run_study(family: str, pruner: str, trials: int, epochs: int, fraction: float, seed: int, folder: Path) -> dict:
     """One study without refits; returns epochs trained, best validation accuracy, states and wall time."""
 
-    from pipeline import search, tracking
+    from pipeline import search, tracking, trials
     from pipeline.datasets.splits import processed_dir, read_splits
     from pipeline.profiles import SearchBudget
 
@@ -33,7 +33,7 @@ def run_study(family: str, pruner: str, trials: int, epochs: int, fraction: floa
     started = time.perf_counter()
     with tracking.start_run("pruning-benchmark", run_name=f"{family}-{pruner}"):
         study = search.open_study(f"{family}-{pruner}", storage, seed, search.make_pruner(pruner, epochs), family)
-        study.optimize(search.objective_for(family, budget, data, seed), n_trials=trials)
+        study.optimize(trials.objective_for(family, budget, data, seed), n_trials=trials)
     states = [t.state.name for t in study.trials]
     return {"family": family, "pruner": pruner, "trials": len(study.trials),
             "pruned": states.count("PRUNED"), "epochs_trained": sum(t.user_attrs.get("epochs_trained", 0)

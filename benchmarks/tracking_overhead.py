@@ -31,7 +31,7 @@ def main() -> None:
     import keras
     import optuna
 
-    from pipeline import search, tracking
+    from pipeline import search, tracking, trials
     from pipeline.datasets.splits import processed_dir, read_splits
     from pipeline.training import MetricsToRun, fit
 
@@ -44,18 +44,18 @@ def main() -> None:
     bare, tracked = [], []
     for repeat in range(args.repeats):
         keras.utils.set_random_seed(repeat)
-        model = search.compile_classifier(args.family, config)
+        model = trials.compile_classifier(args.family, config)
         bare.append(fit(model, x, y, validation=validation, epochs=args.epochs,
                         batch_size=config["batch_size"]).images_per_second)
         keras.utils.set_random_seed(repeat)
-        model = search.compile_classifier(args.family, config)
+        model = trials.compile_classifier(args.family, config)
         trial = study.ask()
         with tracking.start_run("overhead", run_name="parent"), \
                 tracking.start_run("overhead", run_name=f"trial-{repeat}", nested=True):
             tracking.log_params(config)
             tracked.append(fit(model, x, y, validation=validation, epochs=args.epochs,
                                batch_size=config["batch_size"],
-                               callbacks=[MetricsToRun(), search.PruneOnReport(trial)]).images_per_second)
+                               callbacks=[MetricsToRun(), trials.PruneOnReport(trial)]).images_per_second)
         study.tell(trial, 0.0)
     mean = lambda values: sum(values) / len(values)  # noqa: E731
     print(json.dumps({"family": args.family, "images": args.images, "epochs": args.epochs,

@@ -85,12 +85,14 @@ PROFILES = {
         # Sized from the measured study of 2026-11-23 (benchmarks/README.md): about 25 minutes here in all, the
         # search of both families plus the transfer within 20. Clock models train at about 200 images/s at 75 px.
         search={"mlp": SearchBudget(n_trials=25, timeout=90, epochs=3, train_fraction=0.2, refit_epochs=20,
-                                    patience=4, refit_seconds=40),
-                "cnn": SearchBudget(n_trials=8, timeout=150, epochs=2, train_fraction=0.05, refit_epochs=4,
-                                    patience=2, refit_fraction=0.3, refit_seconds=50, validation_limit=2000)},
+                                    patience=4, refit_seconds=60),
+                # The reference CNN trains at about 116 images/s here: a refit's epoch has to fit its budget.
+                "cnn": SearchBudget(n_trials=8, timeout=120, epochs=2, train_fraction=0.03, refit_epochs=4,
+                                    patience=2, refit_fraction=0.06, refit_seconds=45, validation_limit=1000,
+                                    test_limit=2000)},
         transfer={"mlp": TransferBudget(epochs=15, patience=4, seconds=20),
-                  "cnn": TransferBudget(epochs=4, patience=2, train_fraction=0.3, seconds=50,
-                                        validation_limit=2000)},
+                  "cnn": TransferBudget(epochs=4, patience=2, train_fraction=0.06, seconds=45,
+                                        validation_limit=1000, test_limit=2000)},
         clock_count=18000, clock_size=75, representations="one_per_head",
         clock=ClockBudget(epochs=3, patience=2, train_limit=3000),
         champion=ClockBudget(epochs=6, patience=3, train_limit=6000),

@@ -8,44 +8,23 @@ the training split with early stopping, and only those refits meet the test spli
 from __future__ import annotations
 
 import dataclasses
-import os
-import socket
 import time
 import warnings
 from pathlib import Path
 
-import keras
-import numpy as np
 import optuna
 
 from pipeline import cli, plots, search_workers, study_storage, tracking
 from pipeline.datasets.splits import processed_dir, read_splits
 from pipeline.errors import InputError, StepFailed
 from pipeline.profiles import PROFILES, SearchBudget, get_profile
-from pipeline.search_space import REFERENCE, space_table, suggest
-from pipeline.training import MetricsToRun, affordable_epochs, early_stopping_callbacks, fit, subset
+from pipeline.search_space import REFERENCE, space_table
 
 EXPERIMENT = "task1-search"
 TOP_K = 3
-INPUT_SHAPE = (28, 28, 1)
 PRUNERS = ("median", "hyperband", "none")
 # Random trials before TPE models the space: budgets here allow a few dozen trials, not hundreds.
 STARTUP_TRIALS = 6
-
-
-class PruneOnReport(keras.callbacks.Callback):
-    """Report validation accuracy to the trial each epoch; stop training when Optuna prunes the trial."""
-
-    def __init__(self, trial: optuna.Trial):
-        super().__init__()
-        self.trial = trial
-        self.pruned_at: int | None = None
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.trial.report(float(logs["val_accuracy"]), step=epoch)
-        if self.trial.should_prune():
-            self.pruned_at = epoch
-            self.model.stop_training = True
 
 
 def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
@@ -55,21 +34,6 @@ def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1), reduction_factor=3)
     return optuna.pruners.NopPruner()
-
-
-def compile_classifier(family: str, config: dict, input_shape=INPUT_SHAPE, decay_steps: int | None = None):
-    """Build and compile the classifier a config describes (its learning rate cosine-decayed over `decay_steps`)."""
-    from models.classifiers import build_classifier, build_optimizer
-
-    model = build_classifier(family, config, input_shape)
-    model.compile(optimizer=build_optimizer(config, decay_steps), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    return model
-
-
-def steps_for(images: int, batch_size: int, epochs: int) -> int:
-    """Optimizer steps in `epochs` passes over `images`."""
-    return -(-images // batch_size) * epochs
 
 
 def default_study_name(family: str, profile: str, seed: int) -> str:
@@ -118,49 +82,6 @@ def finished_trials(study: optuna.Study) -> int:
                                                         optuna.trial.TrialState.PRUNED)))
 
 
-def objective_for(family: str, budget: SearchBudget, data, seed: int, parent_run_id: str | None = None):
-    """The trial function: ask for a config, train it briefly on part of the data, return validation accuracy.
-    Its MLflow run nests under the active run, or under `parent_run_id` in a worker process."""
-    x_train, y_train = subset(data.train.x, data.train.y, budget.train_fraction)
-    x_val, y_val = subset(data.validation.x, data.validation.y, limit=budget.validation_limit)
-
-    def objective(trial: optuna.Trial) -> float:
-        config = suggest(trial, family)
-        reference = trial.number == 0 and config == REFERENCE[family]
-        with tracking.start_run(EXPERIMENT, run_name=f"{family}-trial-{trial.number}", nested=True,
-                                parent_run_id=parent_run_id,
-                                tags={"step": "search-trial", "family": family, "trial": trial.number,
-                                      "reference": reference},
-                                killed_by=(optuna.TrialPruned,)) as run:
-            trial.set_user_attr("mlflow_run_id", run.info.run_id)
-            trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-            tracking.log_params({**config, "trial": trial.number, "epochs": budget.epochs,
-                                 "train_images": len(y_train)})
-            keras.utils.set_random_seed(seed + trial.number)
-            model = compile_classifier(family, config)
-            pruning = PruneOnReport(trial)
-            fitted = fit(model, x_train, y_train, validation=(x_val, y_val), epochs=budget.epochs,
-                         batch_size=config["batch_size"], eager=budget.eager,
-                         callbacks=[MetricsToRun(), pruning, keras.callbacks.TerminateOnNaN()])
-            accuracy = fitted.history.get("val_accuracy", [0.0])[-1]
-            tracking.log_metrics({"final_val_accuracy": accuracy, "wall_seconds": fitted.seconds,
-                                  "images_per_second": fitted.images_per_second,
-                                  "parameters": model.count_params(), "epochs_trained": fitted.epochs})
-            trial.set_user_attr("epochs_trained", fitted.epochs)
-            trial.set_user_attr("images_per_second", fitted.images_per_second)
-            trial.set_user_attr("parameters", model.count_params())
-            print(f"{family} trial {trial.number}: validation accuracy {accuracy:.4f} after {fitted.epochs} "
-                  f"epoch(s), {fitted.seconds:.0f} s" + (" (pruned)" if pruning.pruned_at is not None else ""),
-                  flush=True)
-            if pruning.pruned_at is not None:
-                tracking.set_tags({"pruned": True, "pruned_at_epoch": pruning.pruned_at})
-                raise optuna.TrialPruned(f"pruned after epoch {pruning.pruned_at}")
-            tracking.set_tags({"pruned": False})
-            return accuracy if np.isfinite(accuracy) else 0.0
-
-    return objective
-
-
 def fail_lost_trials(study: optuna.Study, heartbeat: int) -> None:
     """Wait until trials left running by a killed worker miss their heartbeats, then fail and re-queue them."""
     deadline = time.monotonic() + 4 * heartbeat + 5
@@ -174,45 +95,6 @@ def top_trials(study: optuna.Study, k: int = TOP_K) -> list[optuna.trial.FrozenT
     """The k best finished trials by validation accuracy, ties going to the earlier trial."""
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     return sorted(done, key=lambda t: (-t.value, t.number))[:k]
-
-
-def config_of(trial: optuna.trial.FrozenTrial) -> dict:
-    """The trial's configuration, as the builders take it."""
-    return dict(trial.params)
-
-
-def refit(family: str, trial: optuna.trial.FrozenTrial, rank: int, budget: SearchBudget, data, seed: int):
-    """Retrain a top configuration on the training split with early stopping; evaluate it on the test split once."""
-    config = config_of(trial)
-    x_train, y_train = subset(data.train.x, data.train.y, budget.refit_fraction)
-    x_val, y_val = subset(data.validation.x, data.validation.y, limit=budget.validation_limit)
-    x_test, y_test = subset(data.test.x, data.test.y, limit=budget.test_limit)
-    epochs = affordable_epochs(budget.refit_epochs, budget.refit_seconds, len(y_train),
-                               trial.user_attrs.get("images_per_second"))
-    with tracking.start_run(EXPERIMENT, run_name=f"{family}-refit-rank-{rank}", nested=True,
-                            tags={"step": "search-refit", "family": family, "rank": rank,
-                                  "source_trial": trial.number}):
-        tracking.log_params({**config, "rank": rank, "source_trial": trial.number, "max_epochs": epochs,
-                             "patience": budget.patience, "train_images": len(y_train)})
-        keras.utils.set_random_seed(seed)
-        model = compile_classifier(family, config, decay_steps=steps_for(len(y_train), config["batch_size"], epochs))
-        fitted = fit(model, x_train, y_train, validation=(x_val, y_val), epochs=epochs,
-                     batch_size=config["batch_size"], verbose=2, eager=budget.eager,
-                     callbacks=[MetricsToRun(), *early_stopping_callbacks(budget.patience, "val_accuracy",
-                                                                           budget.refit_seconds)])
-        val_loss, val_accuracy = model.evaluate(x_val, y_val, verbose=0)
-        test_loss, test_accuracy = model.evaluate(x_test, y_test, verbose=0)
-        tracking.log_metrics({"best_val_accuracy": val_accuracy, "test_accuracy": test_accuracy,
-                              "test_loss": test_loss, "wall_seconds": fitted.seconds,
-                              "images_per_second": fitted.images_per_second, "epochs_trained": fitted.epochs,
-                              "parameters": model.count_params()})
-        entry = {"rank": rank, "family": family, "trial": trial.number, "config": config,
-                 "trial_val_accuracy": trial.value, "val_accuracy": float(val_accuracy),
-                 "test_accuracy": float(test_accuracy), "epochs": fitted.epochs, "wall_seconds": fitted.seconds,
-                 "parameters": int(model.count_params()), "images_per_second": fitted.images_per_second,
-                 "trial_run_id": trial.user_attrs.get("mlflow_run_id"),
-                 "refit_run_id": tracking.active_run_id()}
-    return entry, model
 
 
 def param_importances(study: optuna.Study) -> dict[str, float]:
@@ -249,6 +131,7 @@ def search(family: str, budget: SearchBudget, *, profile: str, storage: str, stu
                        heartbeat=heartbeat)
     with tracking.start_run(EXPERIMENT, run_name=f"search-{family}",
                             tags={"step": "search", "family": family, "study_name": study_name}):
+        from pipeline import trials  # TensorFlow loads only now that the storage and the tracking server answered
         tracking.log_params({"family": family, "profile": profile, "study": study_name,
                              "optuna_storage": study_storage.masked(storage), "seed": seed, "pruner": pruner_name,
                              "workers": workers, "data_dir": str(data_dir), "budget": dataclasses.asdict(budget)})
@@ -267,10 +150,10 @@ def search(family: str, budget: SearchBudget, *, profile: str, storage: str, stu
                 missing = target - finished_trials(study)
                 remaining = budget.timeout - (time.perf_counter() - started)
                 if missing > 0 and remaining > 0:
-                    study.optimize(objective_for(family, budget, data, seed), n_trials=missing, timeout=remaining,
+                    study.optimize(trials.objective_for(family, budget, data, seed), n_trials=missing, timeout=remaining,
                                    gc_after_trial=True)
         else:
-            study.optimize(objective_for(family, budget, data, seed), n_trials=budget.n_trials,
+            study.optimize(trials.objective_for(family, budget, data, seed), n_trials=budget.n_trials,
                            timeout=budget.timeout, gc_after_trial=True)
         states = [t.state for t in study.trials[before:]]
         best_trials = top_trials(study)
@@ -280,7 +163,8 @@ def search(family: str, budget: SearchBudget, *, profile: str, storage: str, stu
                               "best_trial_val_accuracy": best_trials[0].value if best_trials else None,
                               "search_seconds": time.perf_counter() - started})
         log_study(study, family)
-        refits = [refit(family, trial, rank, budget, data, seed) for rank, trial in enumerate(best_trials, start=1)]
+        refits = [trials.refit(family, trial, rank, budget, data, seed)
+                  for rank, trial in enumerate(best_trials, start=1)]
         entries = [entry for entry, _ in refits]
         tracking.log_json(entries, "top_configs.json")
         if refits:

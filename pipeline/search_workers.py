@@ -72,7 +72,7 @@ def pin(cores: list[int]) -> None:
 def work(args) -> None:
     """Join the study and add this worker's trials, each a run under the search's parent run."""
     pin([int(c) for c in args.cores.split(",")])
-    from pipeline import search, study_storage
+    from pipeline import search, study_storage, trials
     from pipeline.datasets.splits import read_splits
     from pipeline.profiles import SearchBudget
 
@@ -80,7 +80,7 @@ def work(args) -> None:
     url = study_storage.resolve("")
     study = search.open_study(args.study_name, url, args.seed, search.make_pruner(args.pruner, budget.epochs),
                               args.family, create=False, heartbeat=args.heartbeat)
-    objective = search.objective_for(args.family, budget, read_splits(Path(args.data)), args.seed,
+    objective = trials.objective_for(args.family, budget, read_splits(Path(args.data)), args.seed,
                                      parent_run_id=args.parent_run_id)
     print(f"{args.name}: pid {os.getpid()} on cores {args.cores}, {budget.n_trials} trials", flush=True)
     study.optimize(objective, n_trials=budget.n_trials, timeout=budget.timeout, gc_after_trial=True)

@@ -17,8 +17,8 @@ from pipeline import cli, plots, tracking
 from pipeline.datasets.splits import processed_dir, read_splits
 from pipeline.errors import InputError
 from pipeline.profiles import PROFILES, TransferBudget, get_profile
-from pipeline.search import compile_classifier, steps_for
-from pipeline.training import MetricsToRun, affordable_epochs, early_stopping_callbacks, fit, subset
+from pipeline.trials import train_to_budget
+from pipeline.training import affordable_epochs, subset
 
 EXPERIMENT = "task1-transfer"
 CIFAR_SHAPE = (32, 32, 3)
@@ -44,8 +44,6 @@ def top_configs(search_run_id: str, top_k: int) -> list[dict]:
 
 def retrain(entry: dict, search_run_id: str, budget: TransferBudget, data, augment: bool, seed: int) -> dict:
     """Train one configuration on CIFAR-10 as a nested run; returns its row of the comparison."""
-    import keras
-
     family, config = entry["family"], {**entry["config"], "augment": augment}
     x_train, y_train = subset(data.train.x, data.train.y, budget.train_fraction)
     x_val, y_val = subset(data.validation.x, data.validation.y, limit=budget.validation_limit)
@@ -61,15 +59,9 @@ def retrain(entry: dict, search_run_id: str, budget: TransferBudget, data, augme
                                   "fashion_mnist_test_accuracy": entry["test_accuracy"]}):
         tracking.log_params({**config, "family": family, "max_epochs": epochs, "patience": budget.patience,
                              "train_images": len(y_train)})
-        keras.utils.set_random_seed(seed)
-        model = compile_classifier(family, config, CIFAR_SHAPE,
-                                   decay_steps=steps_for(len(y_train), config["batch_size"], epochs))
-        fitted = fit(model, x_train, y_train, validation=(x_val, y_val), epochs=epochs,
-                     batch_size=config["batch_size"], verbose=2, eager=budget.eager,
-                     callbacks=[MetricsToRun(), *early_stopping_callbacks(budget.patience, "val_accuracy",
-                                                                           budget.seconds)])
-        _, val_accuracy = model.evaluate(x_val, y_val, verbose=0)
-        _, test_accuracy = model.evaluate(x_test, y_test, verbose=0)
+        model, fitted, (_, val_accuracy), (_, test_accuracy) = train_to_budget(
+            family, config, CIFAR_SHAPE, (x_train, y_train), (x_val, y_val), (x_test, y_test), epochs=epochs,
+            patience=budget.patience, seconds=budget.seconds, eager=budget.eager, seed=seed)
         metrics = {"val_accuracy_best": val_accuracy, "test_accuracy": test_accuracy, "epochs_trained": fitted.epochs,
                    "wall_seconds": fitted.seconds, "parameters": model.count_params()}
         tracking.log_metrics(metrics)

@@ -4,6 +4,8 @@ What a whole search and transfer log are checked on the smoke study (test_study.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import replace
 
 import mlflow
@@ -13,9 +15,11 @@ import pytest
 
 from models.classifiers import build_classifier
 from pipeline import search as search_step
+from pipeline import settings, trials
 from pipeline.preprocess import Request, prepare
 from pipeline.profiles import SearchBudget
 from pipeline.search_space import REFERENCE, SPACE, applies, suggest
+from tests.conftest import free_port
 
 TINY = SearchBudget(n_trials=4, timeout=300, epochs=1, train_fraction=1.0, refit_epochs=1, patience=1)
 
@@ -47,7 +51,7 @@ def test_every_option_builds_and_trains_a_step(family):
     for config in covering_configs(family):
         for key, value in config.items():
             seen[key].add(value)
-        model = search_step.compile_classifier(family, config)
+        model = trials.compile_classifier(family, config)
         model.run_eagerly = True  # one step on 8 images: tracing the graph would cost more than the step
         loss = model.train_on_batch(x, y)
         assert np.all(np.isfinite(loss)) or config["initializer"] == "zeros" or config["regularizer"] != "none"
@@ -141,7 +145,18 @@ def test_a_wall_time_budget_stops_a_fit_before_the_epoch_that_would_overrun_it()
     x, y = np.random.default_rng(0).integers(0, 256, (64, 28, 28, 1), dtype=np.uint8), np.arange(64) % 10
     runs = {}
     for seconds in (None, 1e-3):
-        model = search_step.compile_classifier("mlp", REFERENCE["mlp"])
+        model = trials.compile_classifier("mlp", REFERENCE["mlp"])
         runs[seconds] = fit(model, x, y, validation=(x, y), epochs=4, batch_size=32, eager=True,
                             callbacks=early_stopping_callbacks(patience=10, seconds=seconds)).epochs
     assert runs == {None: 4, 1e-3: 1}
+
+
+def test_a_storage_that_does_not_answer_fails_before_tensorflow_loads(fashion):
+    # A wrong URL should cost a second, not TensorFlow's import: the search opens its storage first.
+    script = ("import sys\nfrom pipeline import search\ntry:\n    search.main(sys.argv[1:])\n"
+              "except SystemExit as stop:\n    print('exit', stop.code, 'tensorflow' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", script, "--family", "mlp", "--profile", "smoke", "--data",
+                           str(fashion), "--storage", f"postgresql://pipeline@127.0.0.1:{free_port()}/optuna"],
+                          capture_output=True, text=True, cwd=settings.ROOT, timeout=120)
+    assert done.stdout.strip() == "exit 2 False"
+    assert done.stderr.startswith("error: cannot open the Optuna storage postgresql://pipeline@127.0.0.1:")

@@ -1,0 +1,141 @@
+"""What a search trains: a trial's short fit, reported to Optuna epoch by epoch, and the refit of a top configuration.
+
+Keras lives here, not in `search`, so that a search checks its storage and tracking server (and fails in a second
+on a wrong one) before TensorFlow loads.
+"""
+from __future__ import annotations
+
+import os
+import socket
+
+import keras
+import numpy as np
+import optuna
+
+from pipeline import tracking
+from pipeline.profiles import SearchBudget
+from pipeline.search import EXPERIMENT
+from pipeline.search_space import REFERENCE, suggest
+from pipeline.training import MetricsToRun, affordable_epochs, early_stopping_callbacks, fit, subset
+
+INPUT_SHAPE = (28, 28, 1)
+
+
+class PruneOnReport(keras.callbacks.Callback):
+    """Report validation accuracy to the trial each epoch; stop training when Optuna prunes the trial."""
+
+    def __init__(self, trial: optuna.Trial):
+        super().__init__()
+        self.trial = trial
+        self.pruned_at: int | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.trial.report(float(logs["val_accuracy"]), step=epoch)
+        if self.trial.should_prune():
+            self.pruned_at = epoch
+            self.model.stop_training = True
+
+
+def compile_classifier(family: str, config: dict, input_shape=INPUT_SHAPE, decay_steps: int | None = None):
+    """Build and compile the classifier a config describes (its learning rate cosine-decayed over `decay_steps`)."""
+    from models.classifiers import build_classifier, build_optimizer
+
+    model = build_classifier(family, config, input_shape)
+    model.compile(optimizer=build_optimizer(config, decay_steps), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def steps_for(images: int, batch_size: int, epochs: int) -> int:
+    """Optimizer steps in `epochs` passes over `images`."""
+    return -(-images // batch_size) * epochs
+
+
+def objective_for(family: str, budget: SearchBudget, data, seed: int, parent_run_id: str | None = None):
+    """The trial function: ask for a config, train it briefly on part of the data, return validation accuracy.
+    Its MLflow run nests under the active run, or under `parent_run_id` in a worker process."""
+    x_train, y_train = subset(data.train.x, data.train.y, budget.train_fraction)
+    x_val, y_val = subset(data.validation.x, data.validation.y, limit=budget.validation_limit)
+
+    def objective(trial: optuna.Trial) -> float:
+        config = suggest(trial, family)
+        reference = trial.number == 0 and config == REFERENCE[family]
+        with tracking.start_run(EXPERIMENT, run_name=f"{family}-trial-{trial.number}", nested=True,
+                                parent_run_id=parent_run_id,
+                                tags={"step": "search-trial", "family": family, "trial": trial.number,
+                                      "reference": reference},
+                                killed_by=(optuna.TrialPruned,)) as run:
+            trial.set_user_attr("mlflow_run_id", run.info.run_id)
+            trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+            tracking.log_params({**config, "trial": trial.number, "epochs": budget.epochs,
+                                 "train_images": len(y_train)})
+            keras.utils.set_random_seed(seed + trial.number)
+            model = compile_classifier(family, config)
+            pruning = PruneOnReport(trial)
+            fitted = fit(model, x_train, y_train, validation=(x_val, y_val), epochs=budget.epochs,
+                         batch_size=config["batch_size"], eager=budget.eager,
+                         callbacks=[MetricsToRun(), pruning, keras.callbacks.TerminateOnNaN()])
+            accuracy = fitted.history.get("val_accuracy", [0.0])[-1]
+            tracking.log_metrics({"final_val_accuracy": accuracy, "wall_seconds": fitted.seconds,
+                                  "images_per_second": fitted.images_per_second,
+                                  "parameters": model.count_params(), "epochs_trained": fitted.epochs})
+            trial.set_user_attr("epochs_trained", fitted.epochs)
+            trial.set_user_attr("images_per_second", fitted.images_per_second)
+            trial.set_user_attr("parameters", model.count_params())
+            print(f"{family} trial {trial.number}: validation accuracy {accuracy:.4f} after {fitted.epochs} "
+                  f"epoch(s), {fitted.seconds:.0f} s" + (" (pruned)" if pruning.pruned_at is not None else ""),
+                  flush=True)
+            if pruning.pruned_at is not None:
+                tracking.set_tags({"pruned": True, "pruned_at_epoch": pruning.pruned_at})
+                raise optuna.TrialPruned(f"pruned after epoch {pruning.pruned_at}")
+            tracking.set_tags({"pruned": False})
+            return accuracy if np.isfinite(accuracy) else 0.0
+
+    return objective
+
+
+def config_of(trial: optuna.trial.FrozenTrial) -> dict:
+    """The trial's configuration, as the builders take it."""
+    return dict(trial.params)
+
+
+def train_to_budget(family: str, config: dict, input_shape, train, validation, test, *, epochs: int, patience: int,
+                    seconds: int | None, eager: bool, seed: int):
+    """Train a chosen configuration for good: learning rate cosine-decayed over the planned epochs, early stopping
+    on validation accuracy within `seconds`, then one evaluation on validation and one on test.
+    Returns (model, Fitted, (val_loss, val_accuracy), (test_loss, test_accuracy))."""
+    keras.utils.set_random_seed(seed)
+    model = compile_classifier(family, config, input_shape,
+                               decay_steps=steps_for(len(train[1]), config["batch_size"], epochs))
+    fitted = fit(model, *train, validation=validation, epochs=epochs, batch_size=config["batch_size"], verbose=2,
+                 eager=eager, callbacks=[MetricsToRun(), *early_stopping_callbacks(patience, "val_accuracy", seconds)])
+    return model, fitted, model.evaluate(*validation, verbose=0), model.evaluate(*test, verbose=0)
+
+
+def refit(family: str, trial: optuna.trial.FrozenTrial, rank: int, budget: SearchBudget, data, seed: int):
+    """Retrain a top configuration on the training split with early stopping; evaluate it on the test split once."""
+    config = config_of(trial)
+    x_train, y_train = subset(data.train.x, data.train.y, budget.refit_fraction)
+    x_val, y_val = subset(data.validation.x, data.validation.y, limit=budget.validation_limit)
+    x_test, y_test = subset(data.test.x, data.test.y, limit=budget.test_limit)
+    epochs = affordable_epochs(budget.refit_epochs, budget.refit_seconds, len(y_train),
+                               trial.user_attrs.get("images_per_second"))
+    with tracking.start_run(EXPERIMENT, run_name=f"{family}-refit-rank-{rank}", nested=True,
+                            tags={"step": "search-refit", "family": family, "rank": rank,
+                                  "source_trial": trial.number}):
+        tracking.log_params({**config, "rank": rank, "source_trial": trial.number, "max_epochs": epochs,
+                             "patience": budget.patience, "train_images": len(y_train)})
+        model, fitted, (val_loss, val_accuracy), (test_loss, test_accuracy) = train_to_budget(
+            family, config, INPUT_SHAPE, (x_train, y_train), (x_val, y_val), (x_test, y_test), epochs=epochs,
+            patience=budget.patience, seconds=budget.refit_seconds, eager=budget.eager, seed=seed)
+        tracking.log_metrics({"best_val_accuracy": val_accuracy, "test_accuracy": test_accuracy,
+                              "test_loss": test_loss, "wall_seconds": fitted.seconds,
+                              "images_per_second": fitted.images_per_second, "epochs_trained": fitted.epochs,
+                              "parameters": model.count_params()})
+        entry = {"rank": rank, "family": family, "trial": trial.number, "config": config,
+                 "trial_val_accuracy": trial.value, "val_accuracy": float(val_accuracy),
+                 "test_accuracy": float(test_accuracy), "epochs": fitted.epochs, "wall_seconds": fitted.seconds,
+                 "parameters": int(model.count_params()), "images_per_second": fitted.images_per_second,
+                 "trial_run_id": trial.user_attrs.get("mlflow_run_id"),
+                 "refit_run_id": tracking.active_run_id()}
+    return entry, model
