@@ -26,15 +26,16 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--trials-per-worker", type=int, default=10)
+    p.add_argument("--demos", default="load,crash,restart", help="which demonstrations, comma-separated")
     args = p.parse_args()
 
     from benchmarks.local_services import local_services
 
     with local_services() as services:
-        demonstrate(services, args.workers, args.trials_per_worker)
+        demonstrate(services, args.workers, args.trials_per_worker, args.demos.split(","))
 
 
-def demonstrate(services, workers_wanted: int, trials_per_worker: int) -> None:
+def demonstrate(services, workers_wanted: int, trials_per_worker: int, demos: list[str]) -> None:
     """Load (1 worker, then `workers_wanted`), crash and restart, each printed as one JSON line."""
     import mlflow
     import optuna
@@ -73,46 +74,53 @@ def demonstrate(services, workers_wanted: int, trials_per_worker: int) -> None:
 
     subprocess.run([sys.executable, "-m", "pipeline.preprocess", "--dataset", "fashion_mnist", "--source",
                     str(make_fashion_mnist(folder / "fashion-mnist"))], env=env, check=True, capture_output=True)
-    n = workers_wanted * trials_per_worker
-    # Trials per minute from the trials' own start and end times: worker start-up and refits excluded.
-    for workers, trials in ((1, trials_per_worker), (workers_wanted, n)):
-        seconds, done = search(f"load-{workers}", trials, workers)
-        study = optuna.load_study(study_name=f"load-{workers}", storage=storage)
-        span = (max(t.datetime_complete for t in study.trials) -
-                min(t.datetime_start for t in study.trials)).total_seconds()
-        print(json.dumps({"demo": "load", "workers": workers, "trials": len(study.trials), **states(f"load-{workers}"),
-                          "distinct_numbers": len({t.number for t in study.trials}),
-                          "trials_per_minute": round(60 * len(study.trials) / span, 1),
-                          "command_seconds": round(seconds, 1),
-                          "database_locked": "database is locked" in done.stdout + done.stderr,
-                          **runs(f"load-{workers}")}), flush=True)
+    if "load" in demos:
+        n = workers_wanted * trials_per_worker
+        # Trials per minute from the trials' own start and end times: worker start-up and refits excluded.
+        for workers, trials in ((1, trials_per_worker), (workers_wanted, n)):
+            seconds, done = search(f"load-{workers}", trials, workers)
+            study = optuna.load_study(study_name=f"load-{workers}", storage=storage)
+            span = (max(t.datetime_complete for t in study.trials) -
+                    min(t.datetime_start for t in study.trials)).total_seconds()
+            print(json.dumps({"demo": "load", "workers": workers, "trials": len(study.trials),
+                              **states(f"load-{workers}"),
+                              "distinct_numbers": len({t.number for t in study.trials}),
+                              "trials_per_minute": round(60 * len(study.trials) / span, 1),
+                              "command_seconds": round(seconds, 1),
+                              "database_locked": "database is locked" in done.stdout + done.stderr,
+                              **runs(f"load-{workers}")}), flush=True)
 
-    process = search("crash", 6, 3, "--pruner", "none", "--epochs", "20", "--train-fraction", "1", wait=False)
-    victim = None
-    while victim is None and process.poll() is None:
-        time.sleep(0.5)
-        try:
-            running = optuna.load_study(study_name="crash", storage=storage).get_trials(
-                states=(optuna.trial.TrialState.RUNNING,))
-        except KeyError:
-            continue
-        victim = next((t for t in running if "worker" in t.user_attrs), None)
-    os.kill(int(victim.user_attrs["worker"].split(":")[1]), signal.SIGKILL)
-    process.wait()
-    print(json.dumps({"demo": "crash", "exit": process.returncode, "killed_trial": victim.number,
-                      **states("crash"), **runs("crash")}), flush=True)
+    if "crash" in demos:
+        process = search("crash", 6, 3, "--pruner", "none", "--epochs", "20", "--train-fraction", "1", wait=False)
+        victim = None
+        while victim is None and process.poll() is None:
+            time.sleep(0.5)
+            try:
+                running = optuna.load_study(study_name="crash", storage=storage).get_trials(
+                    states=(optuna.trial.TrialState.RUNNING,))
+            except KeyError:
+                continue
+            victim = next((t for t in running if "worker" in t.user_attrs), None)
+        os.kill(int(victim.user_attrs["worker"].split(":")[1]), signal.SIGKILL)
+        process.wait()
+        print(json.dumps({"demo": "crash", "exit": process.returncode, "killed_trial": victim.number,
+                          **states("crash"), **runs("crash")}), flush=True)
 
-    process = search("restart", 8, 2, "--pruner", "none", "--epochs", "20", "--train-fraction", "1", wait=False)
-    while process.poll() is None and not (_exists("restart", storage) and
-                                          states("restart")["COMPLETE"] + states("restart")["PRUNED"] >= 3):
-        time.sleep(0.5)
-    process.send_signal(signal.SIGINT)  # Ctrl-C: the search stops its workers
-    process.wait()
-    before = states("restart")
-    search("restart", 8 - before["COMPLETE"] - before["PRUNED"], 2, "--pruner", "none", "--epochs", "20",
-           "--train-fraction", "1")
-    print(json.dumps({"demo": "restart", "before": before, "after": states("restart"), **runs("restart")}),
-          flush=True)
+    if "restart" in demos:
+        # Trials long enough (60 epochs) for the interrupt to land mid-study: stop both workers after 3 trials.
+        process = search("restart", 10, 2, "--pruner", "none", "--epochs", "60", "--train-fraction", "1", wait=False)
+        while process.poll() is None and not (_exists("restart", storage) and
+                                              states("restart")["COMPLETE"] + states("restart")["PRUNED"] >= 3):
+            time.sleep(0.2)
+        # SIGTERM, which the steps treat as Ctrl-C (a SIGINT would be ignored when this runs in the background).
+        process.send_signal(signal.SIGTERM)
+        process.wait()
+        before = states("restart")
+        seconds, _ = search("restart", 10 - before["COMPLETE"] - before["PRUNED"], 2, "--pruner", "none", "--epochs",
+                            "60", "--train-fraction", "1")
+        print(json.dumps({"demo": "restart", "interrupted_exit": process.returncode, "before": before,
+                          "after": states("restart"), "restart_seconds": round(seconds, 1), **runs("restart")}),
+              flush=True)
 
 
 def _exists(study: str, storage: str) -> bool:

@@ -40,7 +40,8 @@ def local_services():
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env.update({"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{mlflow_port}", "MLFLOW_TRACKING_USERNAME": "admin",
                 "MLFLOW_TRACKING_PASSWORD": admin_password, "OPTUNA_URL": storage,
-                "PIPELINE_DATA_DIR": str(folder / "data"), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
+                "PIPELINE_DATA_DIR": str(folder / "data"),
+                "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
     try:
         yield Services(folder, storage, env, script_env)
     finally:

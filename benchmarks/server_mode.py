@@ -14,6 +14,7 @@ import argparse
 import collections
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -22,12 +23,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+RUN_PREFIX = re.compile(r"(?<=report_files/)[0-9a-f]{8}_")
+
 
 def study(env: dict[str, str], report: Path) -> float:
     """`mlflow run . -P profile=smoke` in `env`; returns its wall seconds."""
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "mlflow", "run", str(ROOT), "--env-manager", "local",
-                           "--experiment-name", "study", "-P", "profile=smoke", "-P", f"report={report}"],
+                           "--experiment-name", "study", "--run-name", "study-smoke", "-P", "profile=smoke",
+                           "-P", f"report={report}"],
                           env=env, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"error: the smoke study failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
@@ -42,7 +46,9 @@ def artifact_paths(client, run_id: str, path: str | None = None) -> list[str]:
 
 
 def shapes(tracking_uri: str) -> collections.Counter:
-    """Every run of the store as (experiment, run name, step, parameter names, metric names, artifact paths)."""
+    """Every run of the store as (experiment, run name, step, parameter names, metric names, artifact paths).
+    The report's figures are named after the runs they come from (`report_files/<run id prefix>_<name>.png`):
+    the prefix is masked."""
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri)
@@ -51,7 +57,8 @@ def shapes(tracking_uri: str) -> collections.Counter:
         for run in client.search_runs([experiment.experiment_id], max_results=5000):
             found[(experiment.name, run.info.run_name, run.data.tags.get("step", ""), run.info.status,
                    tuple(sorted(run.data.params)), tuple(sorted(run.data.metrics)),
-                   tuple(sorted(artifact_paths(client, run.info.run_id))))] += 1
+                   tuple(sorted(RUN_PREFIX.sub("<run>_", path)
+                                for path in artifact_paths(client, run.info.run_id))))] += 1
     return found
 
 
