@@ -82,8 +82,8 @@ PROFILES = {
     ),
     "quick": Profile(
         "quick",
-        # Sized from the measured study of 2026-11-23 (benchmarks/README.md): about 25 minutes here in all, the
-        # search of both families plus the transfer within 20. Clock models train at about 200 images/s at 75 px.
+        # Measured here (benchmarks/README.md): the whole study 19 minutes, the search of both families plus the
+        # transfer 11.5. Clock models train at about 200 images/s at 75 px.
         search={"mlp": SearchBudget(n_trials=25, timeout=90, epochs=3, train_fraction=0.2, refit_epochs=20,
                                     patience=4, refit_seconds=60),
                 # The reference CNN trains at about 116 images/s here: a refit's epoch has to fit its budget.
