@@ -47,12 +47,11 @@ class WallClock(keras.callbacks.Callback):
     def __init__(self, seconds: float):
         super().__init__()
         self.seconds = seconds
-        self.stopped_after: int | None = None  # epochs run when it stopped the fit
         self._started = self._epoch_started = 0.0
         self._slowest = 0.0
 
     def on_train_begin(self, logs=None):
-        self._started, self._slowest, self.stopped_after = time.perf_counter(), 0.0, None
+        self._started, self._slowest = time.perf_counter(), 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_started = time.perf_counter()
@@ -62,7 +61,6 @@ class WallClock(keras.callbacks.Callback):
         self._slowest = max(self._slowest, now - self._epoch_started)
         if now - self._started + self._slowest > self.seconds:
             self.model.stop_training = True
-            self.stopped_after = epoch + 1
 
 
 @dataclass
