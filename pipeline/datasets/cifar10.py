@@ -1,4 +1,4 @@
-"""CIFAR-10 from its official python layout, read with Keras' restricted unpickler, never plain pickle."""
+"""CIFAR-10 from its official python layout, read with Keras' restricted unpickling rule, never plain pickle."""
 from __future__ import annotations
 
 import os
@@ -25,24 +25,25 @@ DOWNLOAD_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 DOWNLOAD_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
 
 
-def restricted_unpickler(f: BinaryIO) -> pickle.Unpickler:
-    """Keras' unpickler that refuses every global but numpy's array reconstruction."""
-    try:
-        from keras.src.datasets.npz_utils import RestrictedUnpickler
-    except ImportError:  # older Keras: the same rule, written here
-        class RestrictedUnpickler(pickle.Unpickler):
-            def find_class(self, module, name):
-                if module in {"numpy", "numpy.core.multiarray", "numpy._core.multiarray"} and \
-                        name in {"ndarray", "dtype", "_reconstruct"}:
-                    return super().find_class(module, name)
-                raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-    return RestrictedUnpickler(f, encoding="bytes")
+# Keras' rule (keras.src.datasets.npz_utils.RestrictedUnpickler, which its CIFAR-10 loader uses): numpy's array
+# reconstruction and nothing else. Written here so reading CIFAR-10 does not pay for importing TensorFlow.
+ALLOWED_GLOBALS = frozenset({("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
+                             ("numpy._core.multiarray", "_reconstruct")})
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler that refuses every global but numpy's array reconstruction."""
+
+    def find_class(self, module, name):
+        if (module, name) in ALLOWED_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
 
 
 def read_batch(f: BinaryIO, where: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """One batch file: images (N, 32, 32, 3) uint8 and labels (N,) int64, validated."""
     try:
-        batch = restricted_unpickler(f).load()
+        batch = RestrictedUnpickler(f, encoding="bytes").load()
         data, labels = batch[b"data"], batch[b"labels"]
     except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError,
             IndexError, OSError) as exc:
