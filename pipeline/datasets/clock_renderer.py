@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import signal
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -681,6 +682,12 @@ def _pool_context():
     return multiprocessing.get_context("fork" if "fork" in methods else None)
 
 
+def _default_signals() -> None:
+    # The pool stops its workers with SIGTERM when it closes; a handler inherited from the parent (the command
+    # line's, which turns SIGTERM into KeyboardInterrupt) would make each print a traceback.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def render_times(hours: np.ndarray, minutes: np.ndarray, size: int = RENDER_SIZE, seed: int = 0,
                  workers: int | None = None) -> np.ndarray:
     """Images (N, size, size) uint8 for arbitrary given times (e.g. extra training data on the fly).
@@ -704,7 +711,7 @@ def render_times(hours: np.ndarray, minutes: np.ndarray, size: int = RENDER_SIZE
     jobs = [(hours[s:s + chunk], minutes[s:s + chunk], indices[s:s + chunk], size, seed)
             for s in range(0, count, chunk)]
     out = np.empty((count, size, size), dtype=np.uint8)
-    with _pool_context().Pool(min(workers, len(jobs))) as pool:
+    with _pool_context().Pool(min(workers, len(jobs)), initializer=_default_signals) as pool:
         for start, block in zip(range(0, count, chunk), pool.imap(_render_chunk, jobs)):
             out[start:start + len(block)] = block
     return out
