@@ -37,7 +37,7 @@ def main() -> None:
     splits, _ = prepare(Request("clock", "synthetic", 0, args.size, 18000))
     import keras
 
-    from models.clock_net import build_clock_model, compile_clock_model
+    from models.clock_net import build_clock_model, compile_clock_model, warmup_cosine
     from models.time_heads import HeadSpec
 
     spec = HeadSpec(head=args.head)
@@ -46,10 +46,7 @@ def main() -> None:
     keras.utils.set_random_seed(0)
     model = build_clock_model(spec, args.size, augment=True)
     steps = int(np.ceil(len(y) / args.batch_size)) * args.epochs
-    schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate / 10, decay_steps=steps,
-                                                      warmup_target=args.learning_rate,
-                                                      warmup_steps=min(steps // 10, 1000), alpha=0.01)
-    compile_clock_model(model, spec, schedule)
+    compile_clock_model(model, spec, warmup_cosine(args.learning_rate, steps))
     started = time.perf_counter()
 
     class Report(keras.callbacks.Callback):

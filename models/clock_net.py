@@ -60,6 +60,14 @@ def build_clock_model(spec: HeadSpec, image_size: int, backbone: Backbone = Back
     return keras.Model(inputs, output_layer(spec, x), name=f"clock_{spec.head}")
 
 
+def warmup_cosine(learning_rate: float, steps: int):
+    """The clock readers' schedule: a tenth of `learning_rate` warming up to it over the first tenth of `steps`
+    (at most 1,000), then cosine decay to 1% of it."""
+    steps = max(1, steps)
+    return keras.optimizers.schedules.CosineDecay(learning_rate / 10, decay_steps=steps, warmup_target=learning_rate,
+                                                  warmup_steps=min(steps // 10, 1000), alpha=0.01)
+
+
 def compile_clock_model(model: keras.Model, spec: HeadSpec, learning_rate) -> keras.Model:
     """Adam on the head's loss, with the common-sense error as the metric every epoch."""
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss_function(spec), metrics=[cse_metric(spec)])

@@ -138,7 +138,7 @@ def train_clock(request: ClockRequest, splits: Splits) -> dict:
     """Train, evaluate and log one clock model inside the active run; returns its row for a comparison table."""
     import keras
 
-    from models.clock_net import Backbone, build_clock_model, compile_clock_model
+    from models.clock_net import Backbone, build_clock_model, compile_clock_model, warmup_cosine
     from models.time_heads import HeadSpec
 
     spec = HeadSpec(**request.head)
@@ -161,10 +161,7 @@ def train_clock(request: ClockRequest, splits: Splits) -> dict:
     keras.utils.set_random_seed(request.seed)
     model = build_clock_model(spec, request.image_size, backbone, augment=request.augment)
     steps = int(np.ceil(len(train.y) / request.budget.batch_size)) * request.budget.epochs
-    schedule = keras.optimizers.schedules.CosineDecay(request.learning_rate / 10, decay_steps=max(1, steps),
-                                                      warmup_target=request.learning_rate,
-                                                      warmup_steps=min(steps // 10, 1000), alpha=0.01)
-    compile_clock_model(model, spec, schedule)
+    compile_clock_model(model, spec, warmup_cosine(request.learning_rate, steps))
     callbacks = [MetricsToRun(), keras.callbacks.TerminateOnNaN()]
     if validation is not None:
         callbacks.append(keras.callbacks.EarlyStopping("val_cse", mode="min", patience=request.budget.patience,

@@ -125,7 +125,7 @@ def refit(family: str, trial: optuna.trial.FrozenTrial, rank: int, budget: Searc
                                   "source_trial": trial.number}):
         tracking.log_params({**config, "rank": rank, "source_trial": trial.number, "max_epochs": epochs,
                              "patience": budget.patience, "train_images": len(y_train)})
-        model, fitted, (val_loss, val_accuracy), (test_loss, test_accuracy) = train_to_budget(
+        model, fitted, (_, val_accuracy), (test_loss, test_accuracy) = train_to_budget(
             family, config, INPUT_SHAPE, (x_train, y_train), (x_val, y_val), (x_test, y_test), epochs=epochs,
             patience=budget.patience, seconds=budget.refit_seconds, eager=budget.eager, seed=seed)
         tracking.log_metrics({"best_val_accuracy": val_accuracy, "test_accuracy": test_accuracy,
