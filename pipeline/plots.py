@@ -11,18 +11,28 @@ import numpy as np  # noqa: E402
 
 
 def image_grid(images: np.ndarray, titles: Sequence[str], columns: int = 8, title: str | None = None):
-    """A grid of images (grey or colour) with one caption each."""
-    rows = max(1, int(np.ceil(len(images) / columns)))
-    fig, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.8 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, image, caption in zip(axes.flat, images, titles):
-        ax.imshow(np.squeeze(image), cmap="gray" if image.ndim == 2 or image.shape[-1] == 1 else None,
-                  vmin=0, vmax=255)
-        ax.set_title(caption, fontsize=8)
+    """A grid of images (grey or colour, one size) with one caption each.
+
+    The images are tiled into one picture on one axes: a subplot per image costs about 40 ms each to lay out.
+    """
+    images = np.asarray(images)
+    colour = images.ndim == 4 and images.shape[-1] == 3
+    tiles = images if colour else images.reshape(images.shape[:3])
+    count, height, width = tiles.shape[:3]
+    rows = max(1, int(np.ceil(count / columns)))
+    gap_x, gap_y = max(2, width // 10), max(2, height // 4)  # room for the captions above each tile
+    cell_w, cell_h = width + gap_x, height + gap_y
+    canvas = np.full((rows * cell_h, columns * cell_w) + ((3,) if colour else ()), 255, dtype=np.uint8)
+    fig, ax = plt.subplots(figsize=(1.6 * columns, 1.8 * rows + (0.4 if title else 0)))
+    for i, (tile, caption) in enumerate(zip(tiles, titles)):
+        top, left = (i // columns) * cell_h + gap_y, (i % columns) * cell_w + gap_x // 2
+        canvas[top:top + height, left:left + width] = tile
+        ax.text(left + width / 2, top - gap_y * 0.15, caption, ha="center", va="bottom", fontsize=8)
+    ax.imshow(canvas, cmap=None if colour else "gray", vmin=0, vmax=255, interpolation="nearest")
+    ax.axis("off")
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+        ax.set_title(title)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.99 if not title else 1 - 0.5 / fig.get_figheight())
     return fig
 
 
