@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import mlflow
@@ -44,10 +45,10 @@ class Study:
                                                            artifact_location=(folder / "artifacts").as_uri())
         self.report = folder / "report" / "report.md"
 
-    def run(self, *parameters: str) -> subprocess.CompletedProcess:
+    def run(self, *parameters: str, report: Path | None = None) -> subprocess.CompletedProcess:
         command = [sys.executable, "-m", "mlflow", "run", str(settings.ROOT), "--env-manager", "local",
                    "--experiment-name", EXPERIMENT, "--run-name", "study-smoke", "-P", "profile=smoke",
-                   "-P", f"report={self.report}"]
+                   "-P", f"report={report or self.report}"]
         for parameter in parameters:
             command += ["-P", parameter]
         done = subprocess.run(command, env=self.env, cwd=self.folder, capture_output=True, text=True, timeout=1500)
@@ -84,6 +85,31 @@ class Study:
     def steps(self, main_run) -> pd.DataFrame:
         return self.table(main_run.info.run_id, "steps.csv")
 
+    def start_reruns(self) -> None:
+        """In the background, while the tests read the first study: the same study again (every step reused),
+        then once more with one clock parameter changed. Each leaves (its output, its main run) in `reruns`;
+        their reports go elsewhere, so the first one stays as it was."""
+        self.reruns: dict[str, tuple] = {}
+        self.rerun_error: BaseException | None = None
+
+        def rerun():
+            try:
+                for name, parameters in (("again", ()), ("changed", ("champion_epochs=2",))):
+                    done = self.run(*parameters, report=self.folder / f"report-{name}" / "report.md")
+                    self.reruns[name] = (done, self.main_runs()[-1])
+            except BaseException as exc:  # noqa: BLE001 - handed to the test that waits for it
+                self.rerun_error = exc
+
+        self.rerun_thread = threading.Thread(target=rerun, daemon=True)
+        self.rerun_thread.start()
+
+    def rerun(self, name: str) -> tuple:
+        """(output, main run) of a background rerun, once it finished."""
+        self.rerun_thread.join(timeout=1500)
+        if self.rerun_error is not None:
+            raise self.rerun_error
+        return self.reruns[name]
+
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> Study:
@@ -97,8 +123,11 @@ def study(tmp_path_factory) -> Study:
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         study.first = study.run()
+        study.start_reruns()
         yield study
     finally:
+        if hasattr(study, "rerun_thread"):
+            study.rerun_thread.join(timeout=1500)
         study.server.terminate()
         study.server.wait(timeout=30)
 
@@ -203,21 +232,6 @@ def test_the_champion_is_registered_from_the_best_representation(study):
     assert run.data.tags["representation"] == compare.data.tags["best_representation"]
 
 
-def test_a_second_run_reuses_every_step(study):
-    again = study.run()
-    main = study.main_runs()[-1]
-    assert study.steps(main)["reused"].all()
-    assert again.stdout.count("reused finished run") == 9
-
-
-def test_changing_a_clock_parameter_reruns_only_that_step_and_what_follows(study):
-    study.run("champion_epochs=2")
-    steps = study.steps(study.main_runs()[-1])
-    assert list(steps["reused"]) == [True] * 7 + [False, False]
-    champion = study.client.get_run(steps["run_id"][7])
-    assert champion.data.params["budget.epochs"] == "2"
-
-
 @pytest.fixture(scope="module")
 def ui(study):
     """The `mlflow server` over the study's store, on a free loopback port, once it answers."""
@@ -288,3 +302,18 @@ def test_the_mlflow_ui_compares_trial_runs_in_chromium(study, ui):
         page.screenshot(path=str(study.folder / "mlflow-ui-compare-clocks.png"), full_page=True)
         browser.close()
     print(f"screenshots in {study.folder}")
+
+
+# The reruns ran in the background while the tests above read the first study; these wait for them.
+def test_a_second_run_reuses_every_step(study):
+    again, main = study.rerun("again")
+    assert study.steps(main)["reused"].all()
+    assert again.stdout.count("reused finished run") == 9
+
+
+def test_changing_a_clock_parameter_reruns_only_that_step_and_what_follows(study):
+    _, main = study.rerun("changed")
+    steps = study.steps(main)
+    assert list(steps["reused"]) == [True] * 7 + [False, False]
+    champion = study.client.get_run(steps["run_id"][7])
+    assert champion.data.params["budget.epochs"] == "2"
