@@ -9,6 +9,8 @@ from typing import Mapping
 import keras
 from keras import layers
 
+from models.normalization import batch_norm
+
 MAX_FILTERS = 256  # Geron's deepest block; wider ones cost CPU time the budgets cannot spare
 
 
@@ -39,7 +41,7 @@ def dense_block(units: int, config: Mapping, name: str) -> list[layers.Layer]:
     block = [layers.Dense(units, kernel_initializer=config["initializer"], kernel_regularizer=regularizer(config),
                           use_bias=not config.get("batch_norm", False), name=name)]
     if config.get("batch_norm", False):
-        block.append(layers.BatchNormalization())
+        block.append(batch_norm())
     block.append(activation_layer(config["activation"]))
     if config.get("dropout", 0) > 0:
         block.append(layers.Dropout(float(config["dropout"])))
@@ -51,7 +53,7 @@ def conv_layer(filters: int, kernel: int, config: Mapping) -> list[layers.Layer]
     block = [layers.Conv2D(filters, kernel, padding="same", kernel_initializer=config["initializer"],
                            kernel_regularizer=regularizer(config), use_bias=not config.get("batch_norm", False))]
     if config.get("batch_norm", False):
-        block.append(layers.BatchNormalization())
+        block.append(batch_norm())
     block.append(activation_layer(config["activation"]))
     return block
 

@@ -9,15 +9,28 @@ from dataclasses import dataclass
 import keras
 from keras import layers
 
+from models.normalization import batch_norm
 from models.time_heads import HeadSpec, cse_metric, loss_function, output_layer
 
 
 @dataclass(frozen=True)
 class Backbone:
-    """Stage widths (each stage halves the resolution) and how much dropout sits before the head."""
+    """Stage widths (each stage halves the resolution), how the last feature map becomes one vector, and how much
+    dropout sits before the head.
+
+    pooling "average" averages the map over its positions; "flatten" keeps where each feature is (the hands'
+    directions and the numerals' places are positions on the dial) and mixes them in a dense layer of
+    `dense` units.
+    """
     widths: tuple[int, ...] = (16, 32, 64, 128)
     blocks_per_stage: int = 1
     dropout: float = 0.1
+    pooling: str = "average"
+    dense: int = 256
+
+    def __post_init__(self):
+        if self.pooling not in ("average", "flatten"):
+            raise ValueError(f"pooling must be 'average' or 'flatten', got {self.pooling!r}")
 
 
 def stem_strides(image_size: int) -> int:
@@ -28,11 +41,11 @@ def stem_strides(image_size: int) -> int:
 def residual_block(x, filters: int, stride: int):
     """Two 3x3 convolutions with batch normalization, and a projection shortcut when the shape changes."""
     y = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(x)
-    y = layers.ReLU()(layers.BatchNormalization()(y))
+    y = layers.ReLU()(batch_norm()(y))
     y = layers.Conv2D(filters, 3, padding="same", use_bias=False)(y)
-    y = layers.BatchNormalization()(y)
+    y = batch_norm()(y)
     if stride != 1 or x.shape[-1] != filters:
-        x = layers.BatchNormalization()(layers.Conv2D(filters, 1, strides=stride, use_bias=False)(x))
+        x = batch_norm()(layers.Conv2D(filters, 1, strides=stride, use_bias=False)(x))
     return layers.ReLU()(layers.Add()([x, y]))
 
 
@@ -44,20 +57,29 @@ def build_clock_model(spec: HeadSpec, image_size: int, backbone: Backbone = Back
     random anyway, so rotation keeps the label; mirroring would not, and is never used.
     """
     inputs = keras.Input((image_size, image_size, 1), dtype="uint8", name="image")
+    features = backbone_features(inputs, image_size, backbone, augment)
+    return keras.Model(inputs, output_layer(spec, features), name=f"clock_{spec.head}")
+
+
+def backbone_features(inputs, image_size: int, backbone: Backbone = Backbone(), augment: bool = False):
+    """The backbone on a uint8 image input: one feature vector per image, for the heads to read."""
     x = layers.Rescaling(1 / 255)(inputs)
     if augment:
         x = layers.RandomRotation(0.5, fill_mode="reflect", name="turn")(x)
     x = layers.Conv2D(backbone.widths[0], 5, strides=2, padding="same", use_bias=False)(x)
-    x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.ReLU()(batch_norm()(x))
     if stem_strides(image_size) == 4:
         x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
     for stage, width in enumerate(backbone.widths):
         for block in range(backbone.blocks_per_stage):
             x = residual_block(x, width, stride=2 if stage > 0 and block == 0 else 1)
-    x = layers.GlobalAveragePooling2D()(x)
+    if backbone.pooling == "flatten":
+        x = layers.Dense(backbone.dense, activation="relu")(layers.Flatten()(x))
+    else:
+        x = layers.GlobalAveragePooling2D()(x)
     if backbone.dropout:
         x = layers.Dropout(backbone.dropout)(x)
-    return keras.Model(inputs, output_layer(spec, x), name=f"clock_{spec.head}")
+    return x
 
 
 def warmup_cosine(learning_rate: float, steps: int):
