@@ -33,6 +33,7 @@ def main() -> None:
                         help="> 0: a second output learns where the dial's 12 points (sin/cos of the rendered "
                              "rotation), with this loss weight; turns rotation augmentation off, which would "
                              "change that angle")
+    parser.add_argument("--fine-stem", action="store_true", help="the backbone's fine stem (see models/clock_net.py)")
     parser.add_argument("--aux-target", default="dial", choices=("dial", "minute_hand"),
                         help="what the second output learns: the dial's rotation, or (a check that the network "
                              "can learn any angle) the minute hand's direction in the image")
@@ -56,7 +57,7 @@ def main() -> None:
     steps = int(np.ceil(len(y) / args.batch_size)) * args.epochs
     schedule = warmup_cosine(args.learning_rate, steps)
     if args.orientation_weight > 0:
-        model = orientation_model(spec, args.size, Backbone(pooling=args.pooling))
+        model = orientation_model(spec, args.size, Backbone(pooling=args.pooling, fine_stem=args.fine_stem))
         model.compile(optimizer=keras.optimizers.Adam(schedule),
                       loss={"time": loss_function(spec), "dial": "mse"},
                       loss_weights={"time": 1.0, "dial": args.orientation_weight},
@@ -65,7 +66,7 @@ def main() -> None:
         y = {"time": y, "dial": dial["train"][:args.train]}
         validation = (validation[0], {"time": validation[1], "dial": dial["validation"]})
     else:
-        model = build_clock_model(spec, args.size, Backbone(pooling=args.pooling), augment=True)
+        model = build_clock_model(spec, args.size, Backbone(pooling=args.pooling, fine_stem=args.fine_stem), augment=True)
         compile_clock_model(model, spec, schedule)
     started = time.perf_counter()
 
@@ -77,7 +78,7 @@ def main() -> None:
             seconds = time.perf_counter() - self.began
             cse = "time_cse" if "time_cse" in logs else "cse"
             print(json.dumps({"size": args.size, "head": args.head, "pooling": args.pooling,
-                              "orientation_weight": args.orientation_weight, "aux_target": args.aux_target, "epoch": epoch + 1,
+                              "orientation_weight": args.orientation_weight, "aux_target": args.aux_target, "fine_stem": args.fine_stem, "epoch": epoch + 1,
                               "train_cse": round(logs[cse], 1), "val_cse": round(logs["val_" + cse], 1),
                               **({"val_dial_loss": round(logs["val_dial_loss"], 3)} if "val_dial_loss" in logs
                                  else {}),

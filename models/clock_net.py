@@ -21,12 +21,17 @@ class Backbone:
     pooling "average" averages the map over its positions; "flatten" keeps where each feature is (the hands'
     directions and the numerals' places are positions on the dial) and mixes them in a dense layer of
     `dense` units.
+
+    fine_stem: two 3x3 convolutions at 75 px (150 px images halved once) before the first stage halves the
+    resolution, instead of one 5x5 stride-2 convolution (and a pooling at 150 px) that bring the image to ~38 px at
+    once: the numerals that tell which way is up are 3-4 px tall at 75 px, 1-2 px at 38.
     """
     widths: tuple[int, ...] = (16, 32, 64, 128)
     blocks_per_stage: int = 1
     dropout: float = 0.1
     pooling: str = "average"
     dense: int = 256
+    fine_stem: bool = False
 
     def __post_init__(self):
         if self.pooling not in ("average", "flatten"):
@@ -66,13 +71,19 @@ def backbone_features(inputs, image_size: int, backbone: Backbone = Backbone(), 
     x = layers.Rescaling(1 / 255)(inputs)
     if augment:
         x = layers.RandomRotation(0.5, fill_mode="reflect", name="turn")(x)
-    x = layers.Conv2D(backbone.widths[0], 5, strides=2, padding="same", use_bias=False)(x)
-    x = layers.ReLU()(batch_norm()(x))
-    if stem_strides(image_size) == 4:
-        x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+    if backbone.fine_stem:
+        for stride in (2 if image_size > 100 else 1, 1):
+            x = layers.Conv2D(backbone.widths[0], 3, strides=stride, padding="same", use_bias=False)(x)
+            x = layers.ReLU()(batch_norm()(x))
+    else:
+        x = layers.Conv2D(backbone.widths[0], 5, strides=2, padding="same", use_bias=False)(x)
+        x = layers.ReLU()(batch_norm()(x))
+        if stem_strides(image_size) == 4:
+            x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
     for stage, width in enumerate(backbone.widths):
         for block in range(backbone.blocks_per_stage):
-            x = residual_block(x, width, stride=2 if stage > 0 and block == 0 else 1)
+            first = block == 0 and (stage > 0 or backbone.fine_stem)
+            x = residual_block(x, width, stride=2 if first else 1)
     if backbone.pooling == "flatten":
         x = layers.Dense(backbone.dense, activation="relu")(layers.Flatten()(x))
     else:
