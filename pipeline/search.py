@@ -14,13 +14,13 @@ from pathlib import Path
 
 import optuna
 
-from pipeline import cli, plots, search_workers, study_storage, tracking
+from pipeline import cli, plots, search_workers, settings, study_storage, tracking
 from pipeline.datasets.splits import processed_dir, read_splits
 from pipeline.errors import InputError, StepFailed
 from pipeline.profiles import PROFILES, SearchBudget, get_profile
 from pipeline.search_space import REFERENCE, space_table
 
-EXPERIMENT = "task1-search"
+EXPERIMENT = settings.SEARCH_EXPERIMENT
 TOP_K = 3
 PRUNERS = ("median", "hyperband", "none")
 # Random trials before TPE models the space: budgets here allow a few dozen trials, not hundreds.

@@ -14,6 +14,10 @@ PROCESSED_DIR = DATA_DIR / "processed"
 DEFAULT_TRACKING_URI = f"sqlite:///{ROOT / 'mlflow.db'}"
 DEFAULT_ARTIFACT_ROOT = ROOT / "mlruns"
 
+# The experiment of a search and of its trials and refits (trials.py and search.py both need it; neither imports
+# the other at load time).
+SEARCH_EXPERIMENT = "task1-search"
+
 
 def default_optuna_storage() -> str:
     """Optuna studies persist in the data folder (out of git), so a study can be resumed by name."""

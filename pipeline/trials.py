@@ -12,9 +12,8 @@ import keras
 import numpy as np
 import optuna
 
-from pipeline import tracking
+from pipeline import settings, tracking
 from pipeline.profiles import SearchBudget
-from pipeline.search import EXPERIMENT
 from pipeline.search_space import REFERENCE, suggest
 from pipeline.training import MetricsToRun, affordable_epochs, early_stopping_callbacks, fit, subset
 
@@ -60,7 +59,7 @@ def objective_for(family: str, budget: SearchBudget, data, seed: int, parent_run
     def objective(trial: optuna.Trial) -> float:
         config = suggest(trial, family)
         reference = trial.number == 0 and config == REFERENCE[family]
-        with tracking.start_run(EXPERIMENT, run_name=f"{family}-trial-{trial.number}", nested=True,
+        with tracking.start_run(settings.SEARCH_EXPERIMENT, run_name=f"{family}-trial-{trial.number}", nested=True,
                                 parent_run_id=parent_run_id,
                                 tags={"step": "search-trial", "family": family, "trial": trial.number,
                                       "reference": reference},
@@ -120,7 +119,7 @@ def refit(family: str, trial: optuna.trial.FrozenTrial, rank: int, budget: Searc
     x_test, y_test = subset(data.test.x, data.test.y, limit=budget.test_limit)
     epochs = affordable_epochs(budget.refit_epochs, budget.refit_seconds, len(y_train),
                                trial.user_attrs.get("images_per_second"))
-    with tracking.start_run(EXPERIMENT, run_name=f"{family}-refit-rank-{rank}", nested=True,
+    with tracking.start_run(settings.SEARCH_EXPERIMENT, run_name=f"{family}-refit-rank-{rank}", nested=True,
                             tags={"step": "search-refit", "family": family, "rank": rank,
                                   "source_trial": trial.number}):
         tracking.log_params({**config, "rank": rank, "source_trial": trial.number, "max_epochs": epochs,
