@@ -42,7 +42,7 @@ def demonstrate(services, workers_wanted: int, trials_per_worker: int, demos: li
 
     from tests.conftest import make_fashion_mnist
 
-    folder, storage, env = services.folder, services.storage, services.env
+    folder, storage, env = services.folder, services.storage_url, services.env()
     os.environ.update({k: env[k] for k in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")})
     client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
 

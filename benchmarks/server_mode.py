@@ -76,18 +76,18 @@ def main() -> None:
                                   check=True).stdout
         # What `eval "$(scripts/services.sh env)"` exports (PGPASSFILE, the storage URL without password, the
         # tracking URI), plus the server's credentials.
-        server_env = {k: v for k, v in services.env.items() if k != "OPTUNA_URL"}
+        server_env = {k: v for k, v in services.env().items() if k != "OPTUNA_URL"}
         server_env.update({**data, "PIPELINE_DATA_DIR": str(services.folder / "data-server")})
         server_env.update(line.removeprefix("export ").split("=", 1) for line in exported.splitlines())
         embedded = services.folder / "embedded"
         embedded_env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PIPELINE_"))}
         embedded_env.update({**data, "MLFLOW_TRACKING_URI": f"sqlite:///{embedded / 'mlflow.db'}",
-                             "PIPELINE_DATA_DIR": str(embedded / "data"), "PATH": services.env["PATH"]})
+                             "PIPELINE_DATA_DIR": str(embedded / "data"), "PATH": services.env()["PATH"]})
         embedded.mkdir()
         seconds = {"server": study(server_env, services.folder / "report-server" / "report.md"),
                    "embedded": study(embedded_env, embedded / "report" / "report.md")}
-        os.environ.update({k: services.env[k] for k in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")})
-        on_server = shapes(services.env["MLFLOW_TRACKING_URI"])
+        os.environ.update({k: services.env()[k] for k in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")})
+        on_server = shapes(services.tracking_uri)
         on_embedded = shapes(embedded_env["MLFLOW_TRACKING_URI"])
     only_server, only_embedded = on_server - on_embedded, on_embedded - on_server
     print(json.dumps({"demo": "server_mode", "runs_server": sum(on_server.values()),

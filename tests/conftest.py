@@ -6,6 +6,7 @@ import os
 import pickle
 import socket
 import subprocess
+import sys
 import tarfile
 import time
 import urllib.request
@@ -142,3 +143,38 @@ def wait_for_http(url: str, process: subprocess.Popen, seconds: float = 120) -> 
             assert process.poll() is None, f"server exited with status {process.returncode}"
             assert time.time() < deadline, f"{url} did not answer within {seconds} s"
             time.sleep(1)
+
+
+class LocalServices:
+    """PostgreSQL and the MLflow tracking server with basic auth, as scripts/services.sh starts them in `folder`
+    on free loopback ports; what the script and a search worker need to reach them. Used by the distributed
+    tests and the benchmarks that need a server."""
+
+    script = settings.ROOT / "scripts" / "services.sh"
+
+    def __init__(self, folder: Path, db_password: str, admin: str, admin_password: str):
+        self.folder, self.db_password, self.admin, self.admin_password = folder, db_password, admin, admin_password
+        self.pg_port, self.mlflow_port = free_port(), free_port()
+        self.script_env = {**os.environ, "SERVICES_DIR": str(folder), "PGPORT": str(self.pg_port),
+                           "MLFLOW_PORT": str(self.mlflow_port), "PIPELINE_DB_PASSWORD": db_password,
+                           "MLFLOW_AUTH_ADMIN_USERNAME": admin, "MLFLOW_AUTH_ADMIN_PASSWORD": admin_password,
+                           "MLFLOW": str(Path(sys.executable).parent / "mlflow")}
+        self.storage_url = f"postgresql://pipeline:{db_password}@127.0.0.1:{self.pg_port}/optuna"
+        self.tracking_uri = f"http://127.0.0.1:{self.mlflow_port}"
+
+    def start(self) -> subprocess.CompletedProcess:
+        return subprocess.run([str(self.script), "start", "--auth"], env=self.script_env, capture_output=True,
+                              text=True, timeout=300)
+
+    def stop(self) -> None:
+        subprocess.run([str(self.script), "stop"], env=self.script_env, capture_output=True, timeout=120)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """A worker's environment: the storage URL in $OPTUNA_URL, the tracking server and its credentials."""
+        env = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
+        env.update({"MLFLOW_TRACKING_URI": self.tracking_uri, "MLFLOW_TRACKING_USERNAME": self.admin,
+                    "MLFLOW_TRACKING_PASSWORD": self.admin_password, "OPTUNA_URL": self.storage_url,
+                    "PIPELINE_DATA_DIR": str(self.folder / "data"),
+                    "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
+        env.update(extra)
+        return env

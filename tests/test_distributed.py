@@ -19,41 +19,22 @@ import mlflow
 import optuna
 import pytest
 
-from pipeline import settings
-from tests.conftest import free_port, make_fashion_mnist
+from tests.conftest import LocalServices, free_port, make_fashion_mnist
 
 pytestmark = pytest.mark.skipif(not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")),
                                 reason="PostgreSQL is not installed (.ci/run installs Debian's postgresql)")
 
 DB_PASSWORD = f"db-{secrets.token_hex(12)}"
 ADMIN, ADMIN_PASSWORD = "admin", f"admin-{secrets.token_hex(8)}"
-SCRIPT = settings.ROOT / "scripts" / "services.sh"
 Finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
-class Services:
+class Services(LocalServices):
     """PostgreSQL and the tracking server for this module, and a way to run the search against them."""
 
     def __init__(self, folder: Path):
-        self.folder = folder
-        self.pg_port, self.mlflow_port = free_port(), free_port()
-        self.script_env = {**os.environ, "SERVICES_DIR": str(folder), "PGPORT": str(self.pg_port),
-                           "MLFLOW_PORT": str(self.mlflow_port), "PIPELINE_DB_PASSWORD": DB_PASSWORD,
-                           "MLFLOW_AUTH_ADMIN_USERNAME": ADMIN, "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD,
-                           "MLFLOW": str(Path(sys.executable).parent / "mlflow")}
-        self.storage_url = f"postgresql://pipeline:{DB_PASSWORD}@127.0.0.1:{self.pg_port}/optuna"
-        self.tracking_uri = f"http://127.0.0.1:{self.mlflow_port}"
+        super().__init__(folder, DB_PASSWORD, ADMIN, ADMIN_PASSWORD)
         self.outputs: list[str] = []  # everything the steps printed, to search for the password
-
-    def env(self, **extra: str) -> dict[str, str]:
-        """A worker's environment: the storage URL in a variable, the tracking server and its credentials."""
-        env = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
-        env.update({"MLFLOW_TRACKING_URI": self.tracking_uri, "MLFLOW_TRACKING_USERNAME": ADMIN,
-                    "MLFLOW_TRACKING_PASSWORD": ADMIN_PASSWORD, "OPTUNA_URL": self.storage_url,
-                    "PIPELINE_DATA_DIR": str(self.folder / "data"),
-                    "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
-        env.update(extra)
-        return env
 
     def search_command(self, study: str, *options: str) -> list[str]:
         return [sys.executable, "-m", "pipeline.search", "--family", "mlp", "--profile", "smoke", "--storage",
@@ -80,8 +61,7 @@ def services():
     folder = Path(tempfile.mkdtemp(prefix="pipeline-services-", dir="/tmp"))
     folder.chmod(0o755)
     services = Services(folder)
-    started = subprocess.run([str(SCRIPT), "start", "--auth"], env=services.script_env, capture_output=True,
-                             text=True, timeout=300)
+    started = services.start()
     assert started.returncode == 0, started.stdout + started.stderr
     fashion = make_fashion_mnist(folder / "fashion-mnist")
     done = services.run([sys.executable, "-m", "pipeline.preprocess", "--dataset", "fashion_mnist", "--source",
@@ -94,7 +74,7 @@ def services():
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    subprocess.run([str(SCRIPT), "stop"], env=services.script_env, capture_output=True, timeout=120)
+    services.stop()
     shutil.rmtree(folder, ignore_errors=True)
 
 
