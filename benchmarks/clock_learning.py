@@ -1,12 +1,14 @@
 """How soon does a clock reader start to learn? Validation CSE after every epoch, with images per second.
 
     python benchmarks/clock_learning.py [--size 75] [--epochs 12] [--train 14400] [--head periodic] [--minutes 15]
-        [--pooling average|flatten]
+        [--pooling average|flatten] [--coarse-stem] [--dial-weight 1] [--no-augment]
 
 Renders (or reuses) the 18,000 synthetic clocks of the given size under $PIPELINE_DATA_DIR (default data/), trains
-the project's clock network (models/clock_net.py, the backbone every comparison uses) with the clock step's
-schedule (warm-up, then cosine decay), and prints one JSON line per epoch. Nothing is tracked: the question is
-the learning curve and its cost, to size the `quick` and `full` clock budgets. Stops after --minutes.
+the project's clock network (models/clock_net.py) with the clock step's schedule (warm-up, then cosine decay over
+--epochs), and prints one JSON line per epoch. With --dial-weight, the network also learns where the dial's 12
+points (the clock step's dial output, built and fed as the step does it); rotation augmentation is then off.
+Nothing is tracked: the question is the learning curve and its cost, to size the clock budgets. Stops after
+--minutes.
 """
 from __future__ import annotations
 
@@ -29,45 +31,40 @@ def main() -> None:
     parser.add_argument("--head", default="periodic")
     parser.add_argument("--minutes", type=float, default=15.0)
     parser.add_argument("--pooling", default="average", choices=("average", "flatten"))
-    parser.add_argument("--orientation-weight", type=float, default=0.0,
-                        help="> 0: a second output learns where the dial's 12 points (sin/cos of the rendered "
-                             "rotation), with this loss weight; turns rotation augmentation off, which would "
-                             "change that angle")
-    parser.add_argument("--fine-stem", action="store_true", help="the backbone's fine stem (see models/clock_net.py)")
-    parser.add_argument("--aux-target", default="dial", choices=("dial", "minute_hand"),
-                        help="what the second output learns: the dial's rotation, or (a check that the network "
-                             "can learn any angle) the minute hand's direction in the image")
+    parser.add_argument("--coarse-stem", action="store_true", help="the backbone's stem before its fine_stem option "
+                        "(models/clock_net.py)")
+    parser.add_argument("--dial-weight", type=float, default=0.0,
+                        help="> 0: train the dial output too, with this loss weight (no rotation augmentation)")
+    parser.add_argument("--no-augment", action="store_true", help="no rotation augmentation")
     args = parser.parse_args()
 
+    import keras
     import numpy as np
 
-    from pipeline.clock import minutes_of
-    from pipeline.preprocess import Request, prepare
-
-    splits, _ = prepare(Request("clock", "synthetic", 0, args.size, 18000))
-    import keras
-
-    from models.clock_net import Backbone, build_clock_model, compile_clock_model, warmup_cosine
-    from models.time_heads import HeadSpec, cse_metric, loss_function
+    from models.clock_net import (Backbone, build_clock_model, build_clock_trainer, compile_clock_model,
+                                  compile_clock_trainer, warmup_cosine)
+    from models.time_heads import HeadSpec
+    from pipeline.clock import ClockRequest, dial_targets, load_clock_data, minutes_of
+    from pipeline.profiles import ClockBudget
 
     spec = HeadSpec(head=args.head)
+    request = ClockRequest(head={"head": args.head}, image_size=args.size, count=18000,
+                           budget=ClockBudget(epochs=args.epochs, patience=args.epochs, dial_weight=args.dial_weight))
+    splits = load_clock_data(request)
     x, y = np.asarray(splits.train.x)[:args.train], minutes_of(np.asarray(splits.train.y)[:args.train])
     validation = (np.asarray(splits.validation.x)[..., None], minutes_of(np.asarray(splits.validation.y)))
     keras.utils.set_random_seed(0)
-    steps = int(np.ceil(len(y) / args.batch_size)) * args.epochs
-    schedule = warmup_cosine(args.learning_rate, steps)
-    if args.orientation_weight > 0:
-        model = orientation_model(spec, args.size, Backbone(pooling=args.pooling, fine_stem=args.fine_stem))
-        model.compile(optimizer=keras.optimizers.Adam(schedule),
-                      loss={"time": loss_function(spec), "dial": "mse"},
-                      loss_weights={"time": 1.0, "dial": args.orientation_weight},
-                      metrics={"time": [cse_metric(spec)]})
-        dial = dial_angles(splits, args.size, args.aux_target)
-        y = {"time": y, "dial": dial["train"][:args.train]}
+    schedule = warmup_cosine(args.learning_rate, int(np.ceil(len(y) / args.batch_size)) * args.epochs)
+    backbone = Backbone(pooling=args.pooling, fine_stem=not args.coarse_stem)
+    augment = not (args.no_augment or args.dial_weight > 0)
+    if args.dial_weight > 0:
+        model, _ = build_clock_trainer(spec, args.size, backbone)
+        compile_clock_trainer(model, spec, schedule, args.dial_weight)
+        dial = dial_targets(request, splits, len(y), None)
+        y = {"time": y, "dial": dial["train"]}
         validation = (validation[0], {"time": validation[1], "dial": dial["validation"]})
     else:
-        model = build_clock_model(spec, args.size, Backbone(pooling=args.pooling, fine_stem=args.fine_stem), augment=True)
-        compile_clock_model(model, spec, schedule)
+        model = compile_clock_model(build_clock_model(spec, args.size, backbone, augment=augment), spec, schedule)
     started = time.perf_counter()
 
     class Report(keras.callbacks.Callback):
@@ -78,8 +75,9 @@ def main() -> None:
             seconds = time.perf_counter() - self.began
             cse = "time_cse" if "time_cse" in logs else "cse"
             print(json.dumps({"size": args.size, "head": args.head, "pooling": args.pooling,
-                              "orientation_weight": args.orientation_weight, "aux_target": args.aux_target, "fine_stem": args.fine_stem, "epoch": epoch + 1,
-                              "train_cse": round(logs[cse], 1), "val_cse": round(logs["val_" + cse], 1),
+                              "fine_stem": not args.coarse_stem, "dial_weight": args.dial_weight, "augment": augment,
+                              "epoch": epoch + 1, "train_cse": round(logs[cse], 1),
+                              "val_cse": round(logs["val_" + cse], 1),
                               **({"val_dial_loss": round(logs["val_dial_loss"], 3)} if "val_dial_loss" in logs
                                  else {}),
                               "images_per_second": round(len(x) / seconds),
@@ -89,46 +87,6 @@ def main() -> None:
 
     model.fit(x[..., None], y, validation_data=validation, epochs=args.epochs, batch_size=args.batch_size,
               verbose=0, callbacks=[Report()])
-
-
-def orientation_model(spec, image_size: int, backbone):
-    """The clock network with a second output: sin and cos of the dial's rotation in the image."""
-    import keras
-    from keras import layers
-
-    from models.clock_net import backbone_features
-    from models.time_heads import output_layer
-
-    inputs = keras.Input((image_size, image_size, 1), dtype="uint8", name="image")
-    features = backbone_features(inputs, image_size, backbone)
-    time = layers.Identity(name="time")(output_layer(spec, features))
-    dial = layers.Dense(2, name="dial")(features)
-    return keras.Model(inputs, {"time": time, "dial": dial})
-
-
-def dial_angles(splits, size: int, target: str = "dial", seed: int = 0) -> dict:
-    """Per split, sin and cos of each rendered clock's rotation: the renderer draws image i's pose first from
-    default_rng([seed, i]), and preprocess shuffles with default_rng(seed) before splitting 80/10/10."""
-    import math
-
-    import numpy as np
-
-    from pipeline.datasets.clock_renderer import render_random, sample_pose
-    from pipeline.datasets.splits import fractions_to_sizes
-    from pipeline.preprocess import CLOCK_SPLIT
-
-    count = sum(len(splits[name].y) for name in ("train", "validation", "test"))
-    order = np.random.default_rng(seed).permutation(count)
-    hour, minute = splits.train.y[0]
-    if not np.array_equal(render_random(float(hour), float(minute), seed, int(order[0]), size), splits.train.x[0]):
-        raise SystemExit("the training images are not the renderer's in the order assumed here")
-    turn = np.array([math.radians(sample_pose(np.random.default_rng([seed, int(i)])).rotation) for i in order])
-    if target == "minute_hand":
-        labels = np.concatenate([splits[name].y for name in ("train", "validation", "test")])
-        turn += np.radians(6.0 * labels[:, 1])
-    both = np.stack([np.sin(turn), np.cos(turn)], axis=1).astype("float32")
-    sizes = fractions_to_sizes(count, CLOCK_SPLIT)
-    return {"train": both[:sizes["train"]], "validation": both[sizes["train"]:sizes["train"] + sizes["validation"]]}
 
 
 if __name__ == "__main__":

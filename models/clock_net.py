@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import keras
+import numpy as np
 from keras import layers
 
 from models.normalization import batch_norm
@@ -24,14 +25,15 @@ class Backbone:
 
     fine_stem: two 3x3 convolutions at 75 px (150 px images halved once) before the first stage halves the
     resolution, instead of one 5x5 stride-2 convolution (and a pooling at 150 px) that bring the image to ~38 px at
-    once: the numerals that tell which way is up are 3-4 px tall at 75 px, 1-2 px at 38.
+    once: the numerals that tell which way is up are 3-4 px tall at 75 px, 1-2 px at 38. With it and the dial
+    output the reader learned within 10 epochs; without either it stayed at chance (benchmarks/README.md).
     """
     widths: tuple[int, ...] = (16, 32, 64, 128)
     blocks_per_stage: int = 1
     dropout: float = 0.1
     pooling: str = "average"
     dense: int = 256
-    fine_stem: bool = False
+    fine_stem: bool = True
 
     def __post_init__(self):
         if self.pooling not in ("average", "flatten"):
@@ -64,6 +66,30 @@ def build_clock_model(spec: HeadSpec, image_size: int, backbone: Backbone = Back
     inputs = keras.Input((image_size, image_size, 1), dtype="uint8", name="image")
     features = backbone_features(inputs, image_size, backbone, augment)
     return keras.Model(inputs, output_layer(spec, features), name=f"clock_{spec.head}")
+
+
+def build_clock_trainer(spec: HeadSpec, image_size: int, backbone: Backbone = Backbone()
+                        ) -> tuple[keras.Model, keras.Model]:
+    """The clock reader with a second output for training: where the dial's 12 points in the image (sin and cos
+    of its rotation), learned beside the time. Returns (trainer, reader): they share every layer, the trainer has
+    outputs {"time", "dial"}, the reader only the time head's output, as `build_clock_model` gives.
+
+    The time is the hands' angles measured from the 12, and the numerals, 3-4 px at 75 px, are the only sign of
+    where the 12 is; with the rendered rotation as a direct target the network finds it within a few epochs,
+    where from the time alone it stayed at chance (benchmarks/README.md).
+    """
+    inputs = keras.Input((image_size, image_size, 1), dtype="uint8", name="image")
+    features = backbone_features(inputs, image_size, backbone)
+    time = output_layer(spec, features)
+    dial = layers.Dense(2, name="dial")(features)
+    return (keras.Model(inputs, {"time": time, "dial": dial}, name=f"clock_{spec.head}_trainer"),
+            keras.Model(inputs, time, name=f"clock_{spec.head}"))
+
+
+def dial_encoding(rotation_degrees) -> np.ndarray:
+    """The dial output's target: sin and cos of each clock's rotation, (N, 2) float32."""
+    turn = np.radians(np.asarray(rotation_degrees, dtype=np.float64))
+    return np.stack([np.sin(turn), np.cos(turn)], axis=1).astype(np.float32)
 
 
 def backbone_features(inputs, image_size: int, backbone: Backbone = Backbone(), augment: bool = False):
@@ -105,3 +131,12 @@ def compile_clock_model(model: keras.Model, spec: HeadSpec, learning_rate) -> ke
     """Adam on the head's loss, with the common-sense error as the metric every epoch."""
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss_function(spec), metrics=[cse_metric(spec)])
     return model
+
+
+def compile_clock_trainer(trainer: keras.Model, spec: HeadSpec, learning_rate, dial_weight: float) -> keras.Model:
+    """Adam on the time head's loss plus `dial_weight` times the dial's squared error; the common-sense error of
+    the time head every epoch (Keras names it time_cse)."""
+    trainer.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                    loss={"time": loss_function(spec), "dial": "mse"},
+                    loss_weights={"time": 1.0, "dial": float(dial_weight)}, metrics={"time": [cse_metric(spec)]})
+    return trainer

@@ -19,7 +19,7 @@ from pipeline.datasets.splits import Split, Splits
 from pipeline.errors import InputError
 from pipeline.preprocess import Request, prepare
 from pipeline.profiles import PROFILES, ClockBudget, get_profile
-from pipeline.training import MetricsToRun, fit, subset
+from pipeline.training import MetricAliases, MetricsToRun, fit, subset
 
 EXPERIMENT = "tell-the-time"
 MODEL_NAME = "clock-reader"
@@ -53,8 +53,7 @@ def minutes_of(labels: np.ndarray) -> np.ndarray:
 
 def load_clock_data(request: ClockRequest) -> Splits:
     """The processed clock splits the request names, prepared first if they are not on disk yet."""
-    synthetic = request.source in ("", "synthetic")
-    size = request.image_size if synthetic else 150
+    size = request.image_size if synthetic(request) else 150
     splits, _ = prepare(Request("clock", request.source or "synthetic", request.seed, size, request.count))
     return splits
 
@@ -73,16 +72,51 @@ def arrange(splits: Splits, request: ClockRequest) -> tuple[Split, Split | None,
     return train, validation, test
 
 
+def synthetic(request: ClockRequest) -> bool:
+    """True when the clocks come from the renderer (whose poses are known), not from a course-format folder."""
+    return request.source in ("", "synthetic")
+
+
+def extra_seed(request: ClockRequest) -> int:
+    """The renderer's seed for extra training clocks: one no split uses."""
+    return request.seed + 1_000_003
+
+
 def extra_training_images(request: ClockRequest) -> Split | None:
     """Freshly rendered training clocks at uniformly random times, from a seed no split uses."""
-    if not request.budget.extra_train or request.source not in ("", "synthetic"):
+    if not request.budget.extra_train or not synthetic(request):
         return None
     from pipeline.datasets.clock_renderer import render_times
 
     rng = np.random.default_rng([request.seed, 1])
     minutes = rng.integers(0, 720, request.budget.extra_train)
-    images = render_times(minutes // 60, minutes % 60, size=request.image_size, seed=request.seed + 1_000_003)
+    images = render_times(minutes // 60, minutes % 60, size=request.image_size, seed=extra_seed(request))
     return Split(images, np.stack([minutes // 60, minutes % 60], axis=1))
+
+
+def dial_targets(request: ClockRequest, splits: Splits, train_count: int, extra: Split | None) -> dict | None:
+    """For rendered clocks, the dial output's targets (sin and cos of each image's rotation) for the training
+    images the model sees (the first `train_count` of the split, then the extra ones) and for validation;
+    None when the data is not the renderer's or the budget gives the dial no weight."""
+    if not synthetic(request) or not request.budget.dial_weight:
+        return None
+    from models.clock_net import dial_encoding
+    from pipeline.datasets.clock_renderer import pose_rotations, render_random
+    from pipeline.datasets.splits import split_indices
+
+    index = split_indices({name: len(splits[name].y) for name in ("train", "validation", "test")}, request.seed)
+    hour, minute = splits.train.y[0]
+    again = render_random(float(hour), float(minute), request.seed, int(index["train"][0]), splits.train.x.shape[1])
+    if not np.array_equal(again, splits.train.x[0]):
+        raise InputError(splits.folder, "the processed clocks are not the renderer's images in the order preprocess "
+                                        "writes them; their rotations cannot be recovered")
+    train = pose_rotations(request.seed, index["train"][:train_count])
+    if extra is not None:
+        train = np.concatenate([train, pose_rotations(extra_seed(request), np.arange(len(extra.y)))])
+    targets = {"train": dial_encoding(train)}
+    if request.split == "80/10/10":
+        targets["validation"] = dial_encoding(pose_rotations(request.seed, index["validation"]))
+    return targets
 
 
 def cse_summary(errors: np.ndarray) -> dict[str, float]:
@@ -138,17 +172,22 @@ def train_clock(request: ClockRequest, splits: Splits) -> dict:
     """Train, evaluate and log one clock model inside the active run; returns its row for a comparison table."""
     import keras
 
-    from models.clock_net import Backbone, build_clock_model, compile_clock_model, warmup_cosine
+    from models.clock_net import (Backbone, build_clock_model, build_clock_trainer, compile_clock_model,
+                                  compile_clock_trainer, warmup_cosine)
     from models.time_heads import HeadSpec
 
     spec = HeadSpec(**request.head)
     train, validation, test = arrange(splits, request)
     extra = extra_training_images(request)
+    dial = dial_targets(request, splits, len(train.y), extra)
     if extra is not None:
         train = Split(np.concatenate([train.x, extra.x]), np.concatenate([train.y, extra.y]))
+    # Turning the images would falsify the dial's target; the rendered rotations vary over the full turn anyway.
+    augment = request.augment and dial is None
     backbone = Backbone(widths=tuple(request.budget.widths))
     tracking.log_params({"head": spec.head, "representation": spec.label, **dataclasses.asdict(spec),
-                         "image_size": request.image_size, "augment": request.augment, "split": request.split,
+                         "image_size": request.image_size, "augment": augment, "dial_supervision": dial is not None,
+                         "split": request.split,
                          "seed": request.seed, "source": request.source or "synthetic", "count": request.count,
                          "learning_rate": request.learning_rate, "budget": dataclasses.asdict(request.budget),
                          "backbone": dataclasses.asdict(backbone), "train_images": len(train.y),
@@ -159,17 +198,30 @@ def train_clock(request: ClockRequest, splits: Splits) -> dict:
             tracking.log_dataset(split.x, split.y, name=f"clock-{name}", context=name, source=str(splits.folder),
                                  digest=(array_sha256(split.x) if name != "test" else test_digest))
     keras.utils.set_random_seed(request.seed)
-    model = build_clock_model(spec, request.image_size, backbone, augment=request.augment)
     steps = int(np.ceil(len(train.y) / request.budget.batch_size)) * request.budget.epochs
-    compile_clock_model(model, spec, warmup_cosine(request.learning_rate, steps))
-    callbacks = [MetricsToRun(), keras.callbacks.TerminateOnNaN()]
+    schedule = warmup_cosine(request.learning_rate, steps)
+    y_train = minutes_of(train.y)
+    y_validation = None if validation is None else minutes_of(validation.y)
+    if dial is None:
+        model = trained = compile_clock_model(build_clock_model(spec, request.image_size, backbone, augment=augment),
+                                              spec, schedule)
+    else:
+        trained, model = build_clock_trainer(spec, request.image_size, backbone)
+        compile_clock_trainer(trained, spec, schedule, request.budget.dial_weight)
+        y_train = {"time": y_train, "dial": dial["train"]}
+        if validation is not None:
+            y_validation = {"time": y_validation, "dial": dial["validation"]}
+    # The trainer's time metrics carry its output's name; every clock run logs them as cse and val_cse.
+    callbacks = [MetricAliases({"cse": "time_cse", "val_cse": "val_time_cse"}), MetricsToRun(),
+                 keras.callbacks.TerminateOnNaN()]
     if validation is not None:
         callbacks.append(keras.callbacks.EarlyStopping("val_cse", mode="min", patience=request.budget.patience,
                                                        restore_best_weights=True))
-    fitted = fit(model, train.x[..., None], minutes_of(train.y),
-                 validation=None if validation is None else (validation.x[..., None], minutes_of(validation.y)),
+    fitted = fit(trained, train.x[..., None], y_train,
+                 validation=None if validation is None else (validation.x[..., None], y_validation),
                  epochs=request.budget.epochs, batch_size=request.budget.batch_size, callbacks=callbacks,
                  verbose=2, eager=request.budget.eager)
+    model.run_eagerly = trained.run_eagerly
     from models.common_sense_error import common_sense_error
 
     outputs = network_outputs(model, test.x)
@@ -228,7 +280,8 @@ def add_data_arguments(p) -> None:
     p.add_argument("--profile", default="quick", choices=sorted(PROFILES))
     p.add_argument("--image-size", type=cli.optional(int), default=None, help="75 or 150 (default: the profile's)")
     p.add_argument("--epochs", type=cli.optional(int), default=None, help="default: the profile's")
-    p.add_argument("--augment", type=cli.boolean, default=True, help="random in-plane rotation while training")
+    p.add_argument("--augment", type=cli.boolean, default=True,
+                   help="random in-plane rotation while training (not with the dial output: it would falsify it)")
     p.add_argument("--split", default="80/10/10", choices=SPLITS)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--source", default="synthetic", help="'synthetic' (the renderer) or a course-format folder")

@@ -177,7 +177,9 @@ def champion_section(report: Report, champion_id: str) -> None:
                f"test data digest `{t.get('test_data_digest', '?')[:16]}`.",
                f"- **Training budget**: at most {p.get('budget.epochs')} epochs, early stopping on validation CSE; "
                f"{int(m.get('epochs_trained', 0))} epochs, {m.get('train_seconds', 0) / 60:.1f} minutes on "
-               f"this machine.",
+               f"this machine." + (" Trained beside a second output that learns where the dial's 12 points (the "
+                                   "rendered rotation); the registered reader is the time head alone."
+                                   if p.get("dial_supervision") == "True" else ""),
                f"- **Metrics** (test split): mean CSE {m.get('test_cse_mean', float('nan')):.2f} min, median "
                f"{m.get('test_cse_median', float('nan')):.1f} min, hour misread in "
                f"{m.get('test_hour_error_share', float('nan')):.2%} of images.",

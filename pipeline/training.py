@@ -17,6 +17,19 @@ class MetricsToRun(keras.callbacks.Callback):
         tracking.log_metrics({k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0}, step=epoch)
 
 
+class MetricAliases(keras.callbacks.Callback):
+    """Copy each epoch's metrics under other names ({new: old}), for the callbacks after it (early stopping,
+    MLflow logging, the history): a model with several outputs gets its metrics prefixed with the output's name."""
+
+    def __init__(self, aliases: dict[str, str]):
+        super().__init__()
+        self.aliases = dict(aliases)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs.update({new: logs[old] for new, old in self.aliases.items() if old in logs})
+
+
 class EpochTimer(keras.callbacks.Callback):
     """Seconds spent training in each epoch, validation excluded, so images/s compares with a bare fit."""
 

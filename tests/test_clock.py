@@ -182,3 +182,41 @@ def test_batch_normalization_statistics_catch_up_within_a_short_training():
         variance = seen.reshape(-1, seen.shape[-1]).var(axis=0)
         ratio = layer.moving_variance.numpy() / variance
         assert 0.5 < np.median(ratio) < 2, (layer.name, np.median(ratio))
+
+
+def test_the_dial_target_is_each_rendered_training_clock_s_rotation(store):
+    from models.clock_net import dial_encoding
+    from pipeline.clock import ClockRequest, dial_targets, load_clock_data
+    from pipeline.datasets.clock_renderer import pose_rotations, render_random
+    from pipeline.datasets.splits import split_indices
+    from pipeline.profiles import ClockBudget
+
+    request = ClockRequest(head={"head": "periodic"}, image_size=75, count=80, seed=3,
+                           budget=ClockBudget(epochs=1, patience=1, train_limit=16))
+    splits = load_clock_data(request)
+    index = split_indices({"train": 64, "validation": 8, "test": 8}, seed=3)
+    # The positions split_indices gives are where preprocess took each image from: each re-renders identically.
+    for i in range(16):
+        hour, minute = splits.train.y[i]
+        assert np.array_equal(render_random(float(hour), float(minute), 3, int(index["train"][i]), 75),
+                              splits.train.x[i])
+    targets = dial_targets(request, splits, 16, None)
+    np.testing.assert_allclose(targets["train"], dial_encoding(pose_rotations(3, index["train"][:16])))
+    np.testing.assert_allclose(targets["validation"], dial_encoding(pose_rotations(3, index["validation"])))
+    assert np.allclose(np.square(targets["train"]).sum(axis=1), 1.0)
+
+
+def test_without_the_renderer_s_order_there_is_no_dial_target(store, clock_dir):
+    from pipeline.clock import ClockRequest, dial_targets, load_clock_data
+    from pipeline.datasets.splits import Split, Splits
+    from pipeline.errors import InputError
+    from pipeline.profiles import ClockBudget
+
+    budget = ClockBudget(epochs=1, patience=1)
+    course = ClockRequest(head={"head": "periodic"}, source=str(clock_dir), budget=budget)
+    assert dial_targets(course, load_clock_data(course), 8, None) is None
+    rendered = ClockRequest(head={"head": "periodic"}, image_size=75, count=80, budget=budget)
+    splits = load_clock_data(rendered)
+    swapped = Split(splits.train.x[::-1], splits.train.y[::-1])
+    with pytest.raises(InputError, match="rotations cannot be recovered"):
+        dial_targets(rendered, Splits(swapped, splits.validation, splits.test, splits.manifest, splits.folder), 8, None)

@@ -653,6 +653,12 @@ def render_clock(hour: float, minute: float, pose: Pose, look: Look | None = Non
     return image if size == RENDER_SIZE else downsample(image)
 
 
+def pose_rotations(seed: int, indices) -> np.ndarray:
+    """The in-plane rotation (degrees, clockwise, 0 = 12 at the top) of images `indices` of a seeded set, without
+    rendering them: `render_random` draws each pose first from its own generator."""
+    return np.array([sample_pose(np.random.default_rng([seed, int(i)])).rotation for i in np.ravel(indices)])
+
+
 def render_random(hour: float, minute: float, seed: int, index: int, size: int = RENDER_SIZE) -> np.ndarray:
     """The image number `index` of a seeded set: pose, look and noise all come from (seed, index)."""
     rng = np.random.default_rng([seed, index])

@@ -48,11 +48,15 @@ def shuffle_split(images: np.ndarray, labels: np.ndarray, sizes: Mapping[str, in
     """Shuffle once with `seed`, then cut consecutive pieces of the given sizes, in the given order."""
     if sum(sizes.values()) != len(images):
         raise ValueError(f"split sizes {dict(sizes)} do not add up to {len(images)} images")
-    order = np.random.default_rng(seed).permutation(len(images))
+    return {name: Split(images[index], labels[index]) for name, index in split_indices(sizes, seed).items()}
+
+
+def split_indices(sizes: Mapping[str, int], seed: int) -> dict[str, np.ndarray]:
+    """For each split `shuffle_split` makes, the positions its items had in the unshuffled input."""
+    order = np.random.default_rng(seed).permutation(sum(sizes.values()))
     pieces, start = {}, 0
     for name, size in sizes.items():
-        index = order[start:start + size]
-        pieces[name] = Split(images[index], labels[index])
+        pieces[name] = order[start:start + size]
         start += size
     return pieces
 
