@@ -101,13 +101,15 @@ def dial_targets(request: ClockRequest, splits: Splits, train_count: int, extra:
     if not synthetic(request) or not request.budget.dial_weight:
         return None
     from models.clock_net import dial_encoding
-    from pipeline.datasets.clock_renderer import pose_rotations, render_random
+    from pipeline.datasets.clock_renderer import clock_labels, pose_rotations
     from pipeline.datasets.splits import split_indices
 
-    index = split_indices({name: len(splits[name].y) for name in ("train", "validation", "test")}, request.seed)
-    hour, minute = splits.train.y[0]
-    again = render_random(float(hour), float(minute), request.seed, int(index["train"][0]), splits.train.x.shape[1])
-    if not np.array_equal(again, splits.train.x[0]):
+    manifest, sizes = splits.manifest, {name: len(splits[name].y) for name in ("train", "validation", "test")}
+    index = split_indices(sizes, request.seed)
+    # Rendered in time order with this seed, then shuffled with it: every label must sit where that order puts it.
+    labels = clock_labels(sum(sizes.values()))
+    if manifest.get("source_kind") != "synthetic" or manifest.get("seed") != request.seed or not all(
+            np.array_equal(labels[index[name]], splits[name].y) for name in sizes):
         raise InputError(splits.folder, "the processed clocks are not the renderer's images in the order preprocess "
                                         "writes them; their rotations cannot be recovered")
     train = pose_rotations(request.seed, index["train"][:train_count])

@@ -163,22 +163,27 @@ def test_times_table_formats_hours_and_minutes():
 def test_batch_normalization_statistics_catch_up_within_a_short_training():
     """After 60 steps (less than one quick-profile epoch) every batch normalization layer's moving variance
     matches the variance it sees, within a factor of 2; with Keras' default momentum it was still ~50 times too
-    large, and the reader in inference mode gave one answer for every image."""
+    large, and the reader in inference mode gave one answer for every image. The clock trainer (time and dial
+    outputs) is fitted traced here, as the quick and full profiles fit it."""
     import keras
 
-    from models.clock_net import Backbone, build_clock_model, compile_clock_model
+    from models.clock_net import Backbone, build_clock_trainer, compile_clock_trainer, dial_encoding
     from models.time_heads import HeadSpec
 
     keras.utils.set_random_seed(0)
     spec = HeadSpec("regression", loss="mae")
-    model = compile_clock_model(build_clock_model(spec, 75, Backbone(widths=(4, 8))), spec, 1e-3)
-    images = np.random.default_rng(0).integers(0, 256, (960, 75, 75, 1), dtype=np.uint8)
-    minutes = np.random.default_rng(1).integers(0, 720, 960)
-    model.fit(images, minutes, batch_size=16, epochs=1, verbose=0)
-    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    trainer, reader = build_clock_trainer(spec, 75, Backbone(widths=(4, 8)))
+    compile_clock_trainer(trainer, spec, 1e-3, dial_weight=1.0)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (960, 75, 75, 1), dtype=np.uint8)
+    targets = {"time": rng.integers(0, 720, 960).astype(np.float32), "dial": dial_encoding(rng.uniform(0, 360, 960))}
+    history = trainer.fit(images, targets, batch_size=16, epochs=1, verbose=0).history
+    assert {"time_cse", "dial_loss"} <= set(history) and not trainer.run_eagerly
+    assert reader.predict(images[:4], verbose=0).shape == (4, 1)  # the reader is the time head alone
+    norms = [layer for layer in trainer.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert norms
     for layer in norms:
-        seen = keras.Model(model.input, layer.input)(images[:256], training=False).numpy()
+        seen = keras.Model(trainer.input, layer.input)(images[:256], training=False).numpy()
         variance = seen.reshape(-1, seen.shape[-1]).var(axis=0)
         ratio = layer.moving_variance.numpy() / variance
         assert 0.5 < np.median(ratio) < 2, (layer.name, np.median(ratio))

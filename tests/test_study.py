@@ -207,7 +207,7 @@ def test_the_clock_comparison_trains_and_logs_each_head_type(study):
                 "worst_24.png"} <= study.artifacts(child.info.run_id)
         assert child.data.params["backbone.widths"] == "(8, 16, 32)"  # one backbone for the whole comparison
         # Rendered clocks: the network learns where the dial's 12 points beside the time.
-        assert child.data.params["dial_supervision"] == "True" and "val_dial_loss" in child.data.metrics
+        assert child.data.params["dial_supervision"] == "true" and "val_dial_loss" in child.data.metrics
 
 
 def test_the_report_numbers_match_the_runs(study):
