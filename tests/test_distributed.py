@@ -81,7 +81,7 @@ def services():
 # 3 workers x 2 trials, one worker killed mid-trial (each worker costs the suite a TensorFlow start-up);
 # benchmarks/distributed_search.py runs the 4 x 10 of the issue, a crash and a restart, and times them.
 def test_workers_fill_one_study_under_one_parent_run_even_when_one_is_killed_mid_trial(services):
-    search = subprocess.Popen(services.search_command("load", "--n-trials", "6", "--workers", "3", "--pruner",
+    search = subprocess.Popen(services.search_command("load", "--n-trials", "4", "--workers", "2", "--pruner",
                                                       "none", "--epochs", "8", "--train-fraction", "1"),
                               env=services.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     victim, deadline = None, time.time() + 300
@@ -102,12 +102,12 @@ def test_workers_fill_one_study_under_one_parent_run_even_when_one_is_killed_mid
 
     study = optuna.load_study(study_name="load", storage=services.storage_url)
     assert sorted(t.number for t in study.trials) == list(range(len(study.trials)))
-    assert len([t for t in study.trials if t.state in Finished]) == 6
+    assert len([t for t in study.trials if t.state in Finished]) == 4
     failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
     assert [t.number for t in failed] == [victim.number]
     retried = [t for t in study.trials if t.system_attrs.get("failed_trial") == victim.number]
     assert len(retried) == 1 and retried[0].params == victim.params
-    assert len({t.user_attrs["worker"] for t in study.trials}) >= 3
+    assert len({t.user_attrs["worker"] for t in study.trials}) >= 2
 
     parent, = services.runs("tags.step = 'search' and tags.study_name = 'load'")
     trials = services.runs(f"tags.mlflow.parentRunId = '{parent.info.run_id}' and tags.step = 'search-trial'")

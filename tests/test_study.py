@@ -86,28 +86,35 @@ class Study:
         return self.table(main_run.info.run_id, "steps.csv")
 
     def start_reruns(self) -> None:
-        """In the background, while the tests read the first study: the same study again (every step reused),
-        then once more with one clock parameter changed. Each leaves (its output, its main run) in `reruns`;
-        their reports go elsewhere, so the first one stays as it was."""
+        """In the background, while the tests read the first study, side by side: the same study again (every
+        step reused), and the study with one clock parameter changed (neither depends on the other: their step
+        keys differ only where the parameter does). Each leaves (its output, its main run) in `reruns`; their
+        reports go elsewhere, so the first one stays as it was."""
         self.reruns: dict[str, tuple] = {}
-        self.rerun_error: BaseException | None = None
+        self.rerun_errors: dict[str, BaseException] = {}
 
-        def rerun():
+        def rerun(name: str, parameters: tuple[str, ...]):
             try:
-                for name, parameters in (("again", ()), ("changed", ("champion_epochs=2",))):
-                    done = self.run(*parameters, report=self.folder / f"report-{name}" / "report.md")
-                    self.reruns[name] = (done, self.main_runs()[-1])
+                done = self.run(*parameters, report=self.folder / f"report-{name}" / "report.md")
+                self.reruns[name] = (done, self.client.get_run(self.run_id_in(done)))
             except BaseException as exc:  # noqa: BLE001 - handed to the test that waits for it
-                self.rerun_error = exc
+                self.rerun_errors[name] = exc
 
-        self.rerun_thread = threading.Thread(target=rerun, daemon=True)
-        self.rerun_thread.start()
+        self.rerun_threads = {name: threading.Thread(target=rerun, args=(name, parameters), daemon=True)
+                              for name, parameters in (("again", ()), ("changed", ("champion_epochs=2",)))}
+        for thread in self.rerun_threads.values():
+            thread.start()
+
+    @staticmethod
+    def run_id_in(done: subprocess.CompletedProcess) -> str:
+        """The main run's id, from its last line (`... (main run <id>)`)."""
+        return re.search(r"\(main run (\w+)\)", done.stdout).group(1)
 
     def rerun(self, name: str) -> tuple:
         """(output, main run) of a background rerun, once it finished."""
-        self.rerun_thread.join(timeout=1500)
-        if self.rerun_error is not None:
-            raise self.rerun_error
+        self.rerun_threads[name].join(timeout=1500)
+        if name in self.rerun_errors:
+            raise self.rerun_errors[name]
         return self.reruns[name]
 
 
@@ -126,8 +133,8 @@ def study(tmp_path_factory) -> Study:
         study.start_reruns()
         yield study
     finally:
-        if hasattr(study, "rerun_thread"):
-            study.rerun_thread.join(timeout=1500)
+        for thread in getattr(study, "rerun_threads", {}).values():
+            thread.join(timeout=1500)
         study.server.terminate()
         study.server.wait(timeout=30)
 
