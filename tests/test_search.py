@@ -21,7 +21,7 @@ from pipeline.profiles import SearchBudget
 from pipeline.search_space import REFERENCE, SPACE, applies, suggest
 from tests.conftest import free_port
 
-TINY = SearchBudget(n_trials=4, timeout=300, epochs=1, train_fraction=1.0, refit_epochs=1, patience=1)
+TINY = SearchBudget(n_trials=4, timeout=300, epochs=1, train_fraction=1.0, refit_epochs=1, patience=1, eager=True)
 
 
 def covering_configs(family: str) -> list[dict]:
