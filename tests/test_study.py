@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import mlflow
@@ -85,39 +86,48 @@ class Study:
     def steps(self, main_run) -> pd.DataFrame:
         return self.table(main_run.info.run_id, "steps.csv")
 
-    def start_reruns(self) -> None:
-        """In the background, while the tests read the first study, side by side: the same study again (every
-        step reused), and the study with one clock parameter changed (neither depends on the other: their step
-        keys differ only where the parameter does). Each leaves (its output, its main run) in `reruns`; their
-        reports go elsewhere, so the first one stays as it was."""
-        self.reruns: dict[str, tuple] = {}
-        self.rerun_errors: dict[str, BaseException] = {}
+    def run_in_background(self, name: str, *parameters: str, report: Path | None = None) -> None:
+        """Start `mlflow run .` in a thread; `result(name)` waits for (its output, its main run)."""
+        self.results: dict[str, tuple] = getattr(self, "results", {})
+        self.errors: dict[str, BaseException] = getattr(self, "errors", {})
+        self.threads: dict[str, threading.Thread] = getattr(self, "threads", {})
 
-        def rerun(name: str, parameters: tuple[str, ...]):
+        def run():
             try:
-                done = self.run(*parameters, report=self.folder / f"report-{name}" / "report.md")
-                self.reruns[name] = (done, self.client.get_run(self.run_id_in(done)))
+                done = self.run(*parameters, report=report)
+                self.results[name] = (done, self.client.get_run(self.run_id_in(done)))
             except BaseException as exc:  # noqa: BLE001 - handed to the test that waits for it
-                self.rerun_errors[name] = exc
+                self.errors[name] = exc
 
-        self.rerun_threads = {name: threading.Thread(target=rerun, args=(name, parameters), daemon=True)
-                              for name, parameters in (("again", ()), ("changed", ("champion_epochs=2",)))}
-        for thread in self.rerun_threads.values():
-            thread.start()
+        self.threads[name] = threading.Thread(target=run, daemon=True)
+        self.threads[name].start()
 
     @staticmethod
     def run_id_in(done: subprocess.CompletedProcess) -> str:
         """The main run's id, from its last line (`... (main run <id>)`)."""
         return re.search(r"\(main run (\w+)\)", done.stdout).group(1)
 
-    def rerun(self, name: str) -> tuple:
-        """(output, main run) of a background rerun, once it finished."""
-        self.rerun_threads[name].join(timeout=1500)
-        if name in self.rerun_errors:
-            raise self.rerun_errors[name]
-        return self.reruns[name]
+    def result(self, name: str) -> tuple:
+        """(output, main run) of a background run, once it finished."""
+        self.threads[name].join(timeout=1500)
+        if name in self.errors:
+            raise self.errors[name]
+        return self.results[name]
+
+    def wait_for_step(self, name: str, tag: str) -> None:
+        """Until the first main run has tagged step `tag` done (or the run `name` ended, to fail on its result)."""
+        deadline = time.time() + 1500
+        while time.time() < deadline and self.threads[name].is_alive():
+            runs = self.main_runs()
+            if runs and tag in runs[0].data.tags:
+                return
+            time.sleep(2)
 
 
+# The first study runs in the background: the browser test starts once its clock comparison (step 7 of 9) is
+# done, and so does the study with one clock parameter changed, which reuses steps 1-7 and runs the champion
+# and the report again, while the first study finishes its own. The other tests wait for the first study; the
+# same study again (every step reused) starts when it finished.
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> Study:
     study = Study(tmp_path_factory.mktemp("study"))
@@ -129,116 +139,23 @@ def study(tmp_path_factory) -> Study:
                                     env={**study.env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        study.first = study.run()
-        study.start_reruns()
+        study.run_in_background("first", report=study.report)
+        study.wait_for_step("first", "step.7.clock_comparison")
+        study.run_in_background("changed", "champion_epochs=2", report=study.folder / "report-changed" / "report.md")
         yield study
     finally:
-        for thread in getattr(study, "rerun_threads", {}).values():
+        for thread in getattr(study, "threads", {}).values():
             thread.join(timeout=1500)
         study.server.terminate()
         study.server.wait(timeout=30)
 
 
-def test_the_study_finishes_with_each_step_a_run_nested_under_main(study):
-    main = study.main_runs()[0]
-    assert main.info.status == "FINISHED"
-    steps = study.steps(main)
-    assert list(steps["entry_point"]) == ["preprocess"] * 3 + ["search", "search", "transfer", "clock_compare",
-                                                               "clock", "report"]
-    assert not steps["reused"].any()
-    for run_id in steps["run_id"]:
-        step = study.client.get_run(run_id)
-        assert step.info.status == "FINISHED" and step.data.tags["mlflow.parentRunId"] == main.info.run_id
-    assert "step 9/9: report" in study.first.stdout and "study finished" in study.first.stdout
-
-
-@pytest.mark.parametrize("family", ["mlp", "cnn"])
-def test_a_search_logs_trials_plots_top_configs_and_one_model(study, family):
-    search = study.runs(f"tags.step = 'search' and tags.family = '{family}'")[-1]
-    children = study.children(search.info.run_id)
-    trials = sorted((c for c in children if c.data.tags["step"] == "search-trial"),
-                    key=lambda r: int(r.data.tags["trial"]))
-    refits = [c for c in children if c.data.tags["step"] == "search-refit"]
-    assert len(trials) == 3 and len(refits) == 3
-    reference = trials[0]
-    assert reference.data.tags["reference"] == "True"
-    assert reference.data.params["units_1" if family == "mlp" else "first_kernel"] == ("300" if family == "mlp" else "7")
-    for trial in trials:
-        assert trial.info.status in ("FINISHED", "KILLED")
-        assert {"loss", "accuracy", "val_loss", "val_accuracy", "final_val_accuracy", "wall_seconds",
-                "parameters"} <= set(trial.data.metrics)
-        assert {"learning_rate", "optimizer", "initializer", "activation", "batch_size"} <= set(trial.data.params)
-    assert {"trials.csv", "top_configs.json", "plots", "search_space.csv", "param_importances.json"} <= \
-        study.artifacts(search.info.run_id)
-    assert study.artifacts(search.info.run_id, "plots") == {
-        f"plots/{n}.png" for n in ("optimization_history", "param_importances", "parallel_coordinate",
-                                   "intermediate_values")}
-    top = mlflow.artifacts.load_dict(f"{search.info.artifact_uri}/top_configs.json")
-    assert [e["rank"] for e in top] == [1, 2, 3]
-    assert all({"val_accuracy", "test_accuracy", "config", "refit_run_id"} <= set(e) for e in top)
-    assert "best_test_accuracy" in search.data.metrics
-    # The study's best model is logged once, with a signature; the trials log none.
-    logged = study.client.search_logged_models([study.experiment_id])
-    assert [m.source_run_id for m in logged].count(search.info.run_id) == 1
-    assert not {t.info.run_id for t in trials} & {m.source_run_id for m in logged}
-
-
-def test_the_transfer_retrains_each_familys_top_configs_on_cifar10(study):
-    transfer = study.runs("tags.step = 'transfer'")[0]
-    assert {"comparison.csv", "comparison.md", "accuracy_by_dataset.png", "cifar10_learning_curves.png"} <= \
-        study.artifacts(transfer.info.run_id)
-    table = study.table(transfer.info.run_id, "comparison.csv")
-    assert sorted(table["family"]) == ["cnn"] * 3 + ["mlp"] * 3
-    assert set(table.groupby("family")["cifar10_rank"].apply(frozenset)) == {frozenset({1, 2, 3})}
-    for model in study.children(transfer.info.run_id):
-        source = study.client.get_run(model.data.tags["source_search_run_id"])
-        assert source.data.tags["step"] == "search" and model.data.tags["family"] == source.data.tags["family"]
-        assert "fashion_mnist_test_accuracy" in model.data.tags and "test_accuracy" in model.data.metrics
-
-
-def test_the_clock_comparison_trains_and_logs_each_head_type(study):
-    compare = study.runs("tags.step = 'clock_compare'")[0]
-    assert {"comparison.csv", "comparison.md", "comparison.png"} <= study.artifacts(compare.info.run_id)
-    table = study.table(compare.info.run_id, "comparison.csv")
-    assert set(table["representation"]) == {"classification-24", "regression-circular", "multihead-periodic",
-                                            "periodic-both-consistent", "periodic-both-independent (same network)"}
-    assert table["test_cse_mean"].between(0, 360).all() and table["test_cse_mean"].is_monotonic_increasing
-    children = study.children(compare.info.run_id)
-    assert len(children) == 4
-    for child in children:
-        assert child.info.status == "FINISHED"
-        assert {"test_cse_mean", "test_cse_median", "test_cse_p90", "test_cse_max", "test_within_1", "test_within_5",
-                "test_within_10", "test_hour_error_share", "val_cse", "cse", "loss"} <= set(child.data.metrics)
-        assert len(study.client.get_metric_history(child.info.run_id, "val_cse")) == 1  # one per epoch
-        assert {"learning_curves.png", "cse_histogram.png", "cse_against_time.png", "hour_confusion.png",
-                "worst_24.png"} <= study.artifacts(child.info.run_id)
-        assert child.data.params["backbone.widths"] == "(8, 16, 32)"  # one backbone for the whole comparison
-        # Rendered clocks: the network learns where the dial's 12 points beside the time.
-        assert child.data.params["dial_supervision"] == "true" and "val_dial_loss" in child.data.metrics
-
-
-def test_the_report_numbers_match_the_runs(study):
-    text = study.report.read_text()
-    assert study.report.with_suffix(".html").is_file()
-    for match in re.finditer(r"model selected on validation: \*\*([\d.]+)\*\* \(run `(\w+)`\)", text):
-        assert float(match.group(1)) == round(study.client.get_run(match.group(2)).data.metrics["best_test_accuracy"],
-                                              4)
-    champion_id = re.search(r"## The champion clock reader \(run `(\w+)`\)", text).group(1)
-    mean = study.client.get_run(champion_id).data.metrics["test_cse_mean"]
-    assert f"mean CSE {mean:.2f} min" in text
-    for run_id in set(re.findall(r"`([0-9a-f]{32})`", text)):
-        assert study.client.get_run(run_id).info.status == "FINISHED"
-    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-    assert images and all((study.report.parent / image).is_file() for image in images)
-    main = study.main_runs()[0]
-    assert {"report.md", "report.html"} <= {a.path for a in study.client.list_artifacts(main.info.run_id)}
-
-
-def test_the_champion_is_registered_from_the_best_representation(study):
-    champion = study.client.get_model_version_by_alias("clock-reader", "champion")
-    run = study.client.get_run(champion.run_id)
-    compare = study.runs("tags.step = 'clock_compare'")[0]
-    assert run.data.tags["representation"] == compare.data.tags["best_representation"]
+@pytest.fixture(scope="module")
+def finished(study) -> Study:
+    """The study once its first run finished; the same study again starts then, in the background."""
+    study.first = study.result("first")[0]
+    study.run_in_background("again", report=study.folder / "report-again" / "report.md")
+    return study
 
 
 @pytest.fixture(scope="module")
@@ -313,15 +230,125 @@ def test_the_mlflow_ui_compares_trial_runs_in_chromium(study, ui):
     print(f"screenshots in {study.folder}")
 
 
+@pytest.mark.usefixtures("finished")
+def test_the_study_finishes_with_each_step_a_run_nested_under_main(study):
+    main = study.main_runs()[0]
+    assert main.info.status == "FINISHED"
+    steps = study.steps(main)
+    assert list(steps["entry_point"]) == ["preprocess"] * 3 + ["search", "search", "transfer", "clock_compare",
+                                                               "clock", "report"]
+    assert not steps["reused"].any()
+    for run_id in steps["run_id"]:
+        step = study.client.get_run(run_id)
+        assert step.info.status == "FINISHED" and step.data.tags["mlflow.parentRunId"] == main.info.run_id
+    assert "step 9/9: report" in study.first.stdout and "study finished" in study.first.stdout
+
+
+@pytest.mark.usefixtures("finished")
+@pytest.mark.parametrize("family", ["mlp", "cnn"])
+def test_a_search_logs_trials_plots_top_configs_and_one_model(study, family):
+    search = study.runs(f"tags.step = 'search' and tags.family = '{family}'")[-1]
+    children = study.children(search.info.run_id)
+    trials = sorted((c for c in children if c.data.tags["step"] == "search-trial"),
+                    key=lambda r: int(r.data.tags["trial"]))
+    refits = [c for c in children if c.data.tags["step"] == "search-refit"]
+    assert len(trials) == 3 and len(refits) == 3
+    reference = trials[0]
+    assert reference.data.tags["reference"] == "True"
+    assert reference.data.params["units_1" if family == "mlp" else "first_kernel"] == ("300" if family == "mlp" else "7")
+    for trial in trials:
+        assert trial.info.status in ("FINISHED", "KILLED")
+        assert {"loss", "accuracy", "val_loss", "val_accuracy", "final_val_accuracy", "wall_seconds",
+                "parameters"} <= set(trial.data.metrics)
+        assert {"learning_rate", "optimizer", "initializer", "activation", "batch_size"} <= set(trial.data.params)
+    assert {"trials.csv", "top_configs.json", "plots", "search_space.csv", "param_importances.json"} <= \
+        study.artifacts(search.info.run_id)
+    assert study.artifacts(search.info.run_id, "plots") == {
+        f"plots/{n}.png" for n in ("optimization_history", "param_importances", "parallel_coordinate",
+                                   "intermediate_values")}
+    top = mlflow.artifacts.load_dict(f"{search.info.artifact_uri}/top_configs.json")
+    assert [e["rank"] for e in top] == [1, 2, 3]
+    assert all({"val_accuracy", "test_accuracy", "config", "refit_run_id"} <= set(e) for e in top)
+    assert "best_test_accuracy" in search.data.metrics
+    # The study's best model is logged once, with a signature; the trials log none.
+    logged = study.client.search_logged_models([study.experiment_id])
+    assert [m.source_run_id for m in logged].count(search.info.run_id) == 1
+    assert not {t.info.run_id for t in trials} & {m.source_run_id for m in logged}
+
+
+@pytest.mark.usefixtures("finished")
+def test_the_transfer_retrains_each_familys_top_configs_on_cifar10(study):
+    transfer = study.runs("tags.step = 'transfer'")[0]
+    assert {"comparison.csv", "comparison.md", "accuracy_by_dataset.png", "cifar10_learning_curves.png"} <= \
+        study.artifacts(transfer.info.run_id)
+    table = study.table(transfer.info.run_id, "comparison.csv")
+    assert sorted(table["family"]) == ["cnn"] * 3 + ["mlp"] * 3
+    assert set(table.groupby("family")["cifar10_rank"].apply(frozenset)) == {frozenset({1, 2, 3})}
+    for model in study.children(transfer.info.run_id):
+        source = study.client.get_run(model.data.tags["source_search_run_id"])
+        assert source.data.tags["step"] == "search" and model.data.tags["family"] == source.data.tags["family"]
+        assert "fashion_mnist_test_accuracy" in model.data.tags and "test_accuracy" in model.data.metrics
+
+
+@pytest.mark.usefixtures("finished")
+def test_the_clock_comparison_trains_and_logs_each_head_type(study):
+    compare = study.runs("tags.step = 'clock_compare'")[0]
+    assert {"comparison.csv", "comparison.md", "comparison.png"} <= study.artifacts(compare.info.run_id)
+    table = study.table(compare.info.run_id, "comparison.csv")
+    assert set(table["representation"]) == {"classification-24", "regression-circular", "multihead-periodic",
+                                            "periodic-both-consistent", "periodic-both-independent (same network)"}
+    assert table["test_cse_mean"].between(0, 360).all() and table["test_cse_mean"].is_monotonic_increasing
+    children = study.children(compare.info.run_id)
+    assert len(children) == 4
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert {"test_cse_mean", "test_cse_median", "test_cse_p90", "test_cse_max", "test_within_1", "test_within_5",
+                "test_within_10", "test_hour_error_share", "val_cse", "cse", "loss"} <= set(child.data.metrics)
+        assert len(study.client.get_metric_history(child.info.run_id, "val_cse")) == 1  # one per epoch
+        assert {"learning_curves.png", "cse_histogram.png", "cse_against_time.png", "hour_confusion.png",
+                "worst_24.png"} <= study.artifacts(child.info.run_id)
+        assert child.data.params["backbone.widths"] == "(8, 16, 32)"  # one backbone for the whole comparison
+        # Rendered clocks: the network learns where the dial's 12 points beside the time.
+        assert child.data.params["dial_supervision"] == "true" and "val_dial_loss" in child.data.metrics
+
+
+@pytest.mark.usefixtures("finished")
+def test_the_report_numbers_match_the_runs(study):
+    text = study.report.read_text()
+    assert study.report.with_suffix(".html").is_file()
+    for match in re.finditer(r"model selected on validation: \*\*([\d.]+)\*\* \(run `(\w+)`\)", text):
+        assert float(match.group(1)) == round(study.client.get_run(match.group(2)).data.metrics["best_test_accuracy"],
+                                              4)
+    champion_id = re.search(r"## The champion clock reader \(run `(\w+)`\)", text).group(1)
+    mean = study.client.get_run(champion_id).data.metrics["test_cse_mean"]
+    assert f"mean CSE {mean:.2f} min" in text
+    for run_id in set(re.findall(r"`([0-9a-f]{32})`", text)):
+        assert study.client.get_run(run_id).info.status == "FINISHED"
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert images and all((study.report.parent / image).is_file() for image in images)
+    main = study.main_runs()[0]
+    assert {"report.md", "report.html"} <= {a.path for a in study.client.list_artifacts(main.info.run_id)}
+
+
+@pytest.mark.usefixtures("finished")
+def test_the_champion_is_registered_from_the_best_representation(study):
+    champion = study.client.get_model_version_by_alias("clock-reader", "champion")
+    run = study.client.get_run(champion.run_id)
+    compare = study.runs("tags.step = 'clock_compare'")[0]
+    assert run.data.tags["representation"] == compare.data.tags["best_representation"]
+
+
 # The reruns ran in the background while the tests above read the first study; these wait for them.
+@pytest.mark.usefixtures("finished")
 def test_a_second_run_reuses_every_step(study):
-    again, main = study.rerun("again")
+    again, main = study.result("again")
     assert study.steps(main)["reused"].all()
     assert again.stdout.count("reused finished run") == 9
 
 
+@pytest.mark.usefixtures("finished")
 def test_changing_a_clock_parameter_reruns_only_that_step_and_what_follows(study):
-    _, main = study.rerun("changed")
+    _, main = study.result("changed")
     steps = study.steps(main)
     assert list(steps["reused"]) == [True] * 7 + [False, False]
     champion = study.client.get_run(steps["run_id"][7])
