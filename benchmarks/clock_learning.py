@@ -1,7 +1,7 @@
 """How soon does a clock reader start to learn? Validation CSE after every epoch, with images per second.
 
     python benchmarks/clock_learning.py [--size 75] [--epochs 12] [--train 14400] [--head periodic] [--minutes 15]
-        [--pooling average|flatten] [--coarse-stem] [--dial-weight 1] [--no-augment]
+        [--coarse-stem] [--dial-weight 1] [--no-augment]
 
 Renders (or reuses) the 18,000 synthetic clocks of the given size under $PIPELINE_DATA_DIR (default data/), trains
 the project's clock network (models/clock_net.py) with the clock step's schedule (warm-up, then cosine decay over
@@ -30,7 +30,6 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--head", default="periodic")
     parser.add_argument("--minutes", type=float, default=15.0)
-    parser.add_argument("--pooling", default="average", choices=("average", "flatten"))
     parser.add_argument("--coarse-stem", action="store_true", help="the backbone's stem before its fine_stem option "
                         "(models/clock_net.py)")
     parser.add_argument("--dial-weight", type=float, default=0.0,
@@ -55,7 +54,7 @@ def main() -> None:
     validation = (np.asarray(splits.validation.x)[..., None], minutes_of(np.asarray(splits.validation.y)))
     keras.utils.set_random_seed(0)
     schedule = warmup_cosine(args.learning_rate, int(np.ceil(len(y) / args.batch_size)) * args.epochs)
-    backbone = Backbone(pooling=args.pooling, fine_stem=not args.coarse_stem)
+    backbone = Backbone(fine_stem=not args.coarse_stem)
     augment = not (args.no_augment or args.dial_weight > 0)
     if args.dial_weight > 0:
         model, _ = build_clock_trainer(spec, args.size, backbone)
@@ -74,7 +73,7 @@ def main() -> None:
         def on_epoch_end(self, epoch, logs=None):
             seconds = time.perf_counter() - self.began
             cse = "time_cse" if "time_cse" in logs else "cse"
-            print(json.dumps({"size": args.size, "head": args.head, "pooling": args.pooling,
+            print(json.dumps({"size": args.size, "head": args.head,
                               "fine_stem": not args.coarse_stem, "dial_weight": args.dial_weight, "augment": augment,
                               "epoch": epoch + 1, "train_cse": round(logs[cse], 1),
                               "val_cse": round(logs["val_" + cse], 1),

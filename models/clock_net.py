@@ -16,28 +16,17 @@ from models.time_heads import HeadSpec, cse_metric, loss_function, output_layer
 
 @dataclass(frozen=True)
 class Backbone:
-    """Stage widths (each stage halves the resolution), how the last feature map becomes one vector, and how much
-    dropout sits before the head.
-
-    pooling "average" averages the map over its positions; "flatten" keeps where each feature is (the hands'
-    directions and the numerals' places are positions on the dial) and mixes them in a dense layer of
-    `dense` units.
+    """Stage widths (each stage halves the resolution), the stem, and how much dropout sits before the head.
 
     fine_stem: two 3x3 convolutions at 75 px (150 px images halved once) before the first stage halves the
     resolution, instead of one 5x5 stride-2 convolution (and a pooling at 150 px) that bring the image to ~38 px at
     once: the numerals that tell which way is up are 3-4 px tall at 75 px, 1-2 px at 38. With it and the dial
-    output the reader learned within 10 epochs; without either it stayed at chance (benchmarks/README.md).
+    output the reader learned within 10 epochs; without the dial output it stayed at chance (benchmarks/README.md).
     """
     widths: tuple[int, ...] = (16, 32, 64, 128)
     blocks_per_stage: int = 1
     dropout: float = 0.1
-    pooling: str = "average"
-    dense: int = 256
     fine_stem: bool = True
-
-    def __post_init__(self):
-        if self.pooling not in ("average", "flatten"):
-            raise ValueError(f"pooling must be 'average' or 'flatten', got {self.pooling!r}")
 
 
 def stem_strides(image_size: int) -> int:
@@ -110,10 +99,7 @@ def backbone_features(inputs, image_size: int, backbone: Backbone = Backbone(), 
         for block in range(backbone.blocks_per_stage):
             first = block == 0 and (stage > 0 or backbone.fine_stem)
             x = residual_block(x, width, stride=2 if first else 1)
-    if backbone.pooling == "flatten":
-        x = layers.Dense(backbone.dense, activation="relu")(layers.Flatten()(x))
-    else:
-        x = layers.GlobalAveragePooling2D()(x)
+    x = layers.GlobalAveragePooling2D()(x)
     if backbone.dropout:
         x = layers.Dropout(backbone.dropout)(x)
     return x

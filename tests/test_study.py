@@ -45,6 +45,10 @@ class Study:
         self.experiment_id = self.client.create_experiment(EXPERIMENT,
                                                            artifact_location=(folder / "artifacts").as_uri())
         self.report = folder / "report" / "report.md"
+        # Runs of `mlflow run .` in the background, by name: their threads, results and errors.
+        self.threads: dict[str, threading.Thread] = {}
+        self.results: dict[str, tuple] = {}
+        self.errors: dict[str, BaseException] = {}
 
     def run(self, *parameters: str, report: Path | None = None) -> subprocess.CompletedProcess:
         command = [sys.executable, "-m", "mlflow", "run", str(settings.ROOT), "--env-manager", "local",
@@ -88,10 +92,6 @@ class Study:
 
     def run_in_background(self, name: str, *parameters: str, report: Path | None = None) -> None:
         """Start `mlflow run .` in a thread; `result(name)` waits for (its output, its main run)."""
-        self.results: dict[str, tuple] = getattr(self, "results", {})
-        self.errors: dict[str, BaseException] = getattr(self, "errors", {})
-        self.threads: dict[str, threading.Thread] = getattr(self, "threads", {})
-
         def run():
             try:
                 done = self.run(*parameters, report=report)
@@ -144,7 +144,7 @@ def study(tmp_path_factory) -> Study:
         study.run_in_background("changed", "champion_epochs=2", report=study.folder / "report-changed" / "report.md")
         yield study
     finally:
-        for thread in getattr(study, "threads", {}).values():
+        for thread in study.threads.values():
             thread.join(timeout=1500)
         study.server.terminate()
         study.server.wait(timeout=30)
