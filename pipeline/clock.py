@@ -282,6 +282,8 @@ def add_data_arguments(p) -> None:
     p.add_argument("--profile", default="quick", choices=sorted(PROFILES))
     p.add_argument("--image-size", type=cli.optional(int), default=None, help="75 or 150 (default: the profile's)")
     p.add_argument("--epochs", type=cli.optional(int), default=None, help="default: the profile's")
+    p.add_argument("--extra-train", type=cli.optional(int), default=None,
+                   help="extra rendered training clocks (synthetic source only; default: the profile's)")
     p.add_argument("--augment", type=cli.boolean, default=True,
                    help="random in-plane rotation while training (not with the dial output: it would falsify it)")
     p.add_argument("--split", default="80/10/10", choices=SPLITS)
@@ -297,6 +299,8 @@ def request_from(args, head: dict, budget_name: str = "clock") -> ClockRequest:
     budget = getattr(profile, budget_name)
     if args.epochs is not None:
         budget = dataclasses.replace(budget, epochs=args.epochs)
+    if args.extra_train is not None:
+        budget = dataclasses.replace(budget, extra_train=args.extra_train)
     size = args.image_size or profile.clock_size
     if size not in (75, 150):
         raise InputError(None, f"image size must be 75 or 150, got {size}")
