@@ -45,6 +45,15 @@ def residual_block(x, filters: int, stride: int):
     return layers.ReLU()(layers.Add()([x, y]))
 
 
+def scaled_input(image_size: int, augment: bool = False):
+    """The uint8 image input and the 0-1 pixels the backbone reads (turned by a random angle with `augment`)."""
+    inputs = keras.Input((image_size, image_size, 1), dtype="uint8", name="image")
+    x = layers.Rescaling(1 / 255)(inputs)
+    if augment:
+        x = layers.RandomRotation(0.5, fill_mode="reflect", name="turn")(x)
+    return inputs, x
+
+
 def build_clock_model(spec: HeadSpec, image_size: int, backbone: Backbone = Backbone(),
                       augment: bool = False) -> keras.Model:
     """The uncompiled clock reader for square grey uint8 images of `image_size` pixels.
@@ -52,8 +61,8 @@ def build_clock_model(spec: HeadSpec, image_size: int, backbone: Backbone = Back
     With `augment`, training images are turned by a random angle: the clock's orientation in the data is
     random anyway, so rotation keeps the label; mirroring would not, and is never used.
     """
-    inputs = keras.Input((image_size, image_size, 1), dtype="uint8", name="image")
-    features = backbone_features(inputs, image_size, backbone, augment)
+    inputs, pixels = scaled_input(image_size, augment)
+    features = build_backbone(image_size, backbone)(pixels)
     return keras.Model(inputs, output_layer(spec, features), name=f"clock_{spec.head}")
 
 
@@ -67,12 +76,33 @@ def build_clock_trainer(spec: HeadSpec, image_size: int, backbone: Backbone = Ba
     where the 12 is; with the rendered rotation as a direct target the network finds it within a few epochs,
     where from the time alone it stayed at chance (benchmarks/README.md).
     """
-    inputs = keras.Input((image_size, image_size, 1), dtype="uint8", name="image")
-    features = backbone_features(inputs, image_size, backbone)
+    inputs, pixels = scaled_input(image_size)
+    features = build_backbone(image_size, backbone)(pixels)
     time = output_layer(spec, features)
     dial = layers.Dense(2, name="dial")(features)
     return (keras.Model(inputs, {"time": time, "dial": dial}, name=f"clock_{spec.head}_trainer"),
             keras.Model(inputs, time, name=f"clock_{spec.head}"))
+
+
+def build_pretext_trainer(image_size: int, backbone: Backbone = Backbone()) -> keras.Model:
+    """The backbone alone, taught what every label representation needs and none of them is: where the dial's
+    12 points (sin and cos of its rotation, output "dial") and where the two hands point in the image (sin and
+    cos of each hand's angle from the image's up, "hands"). Its backbone starts every model of a comparison."""
+    inputs, pixels = scaled_input(image_size)
+    features = build_backbone(image_size, backbone)(pixels)
+    return keras.Model(inputs, {"dial": layers.Dense(2, name="dial")(features),
+                                "hands": layers.Dense(4, name="hands")(features)}, name="clock_pretext_trainer")
+
+
+def compile_pretext_trainer(trainer: keras.Model, learning_rate) -> keras.Model:
+    """Adam on the squared error of both outputs."""
+    trainer.compile(optimizer=keras.optimizers.Adam(learning_rate), loss={"dial": "mse", "hands": "mse"})
+    return trainer
+
+
+def copy_backbone(source: keras.Model, target: keras.Model) -> None:
+    """Start `target` from the weights of `source`'s backbone (same Backbone and image size)."""
+    target.get_layer("backbone").set_weights(source.get_layer("backbone").get_weights())
 
 
 def dial_encoding(rotation_degrees) -> np.ndarray:
@@ -81,11 +111,20 @@ def dial_encoding(rotation_degrees) -> np.ndarray:
     return np.stack([np.sin(turn), np.cos(turn)], axis=1).astype(np.float32)
 
 
-def backbone_features(inputs, image_size: int, backbone: Backbone = Backbone(), augment: bool = False):
-    """The backbone on a uint8 image input: one feature vector per image, for the heads to read."""
-    x = layers.Rescaling(1 / 255)(inputs)
-    if augment:
-        x = layers.RandomRotation(0.5, fill_mode="reflect", name="turn")(x)
+def hands_encoding(rotation_degrees, minutes) -> np.ndarray:
+    """The pretext's hands target: sin and cos of where the hour hand, then the minute hand, points in the image
+    (clockwise from up: the dial's rotation plus the hand's angle from the 12), (N, 4) float32."""
+    minutes = np.asarray(minutes, dtype=np.float64)
+    hour, minute = (dial_encoding(np.asarray(rotation_degrees, np.float64) + angle)
+                    for angle in (minutes * 0.5, (minutes % 60) * 6.0))
+    return np.concatenate([hour, minute], axis=1)
+
+
+def build_backbone(image_size: int, backbone: Backbone = Backbone()) -> keras.Model:
+    """The shared feature extractor as its own model, named "backbone", on 0-1 grey images: one feature vector
+    per image, for the heads to read. Every representation's network holds one, so a trained one carries over."""
+    inputs = keras.Input((image_size, image_size, 1), name="pixels")
+    x = inputs
     if backbone.fine_stem:
         for stride in (2 if image_size > 100 else 1, 1):
             x = layers.Conv2D(backbone.widths[0], 3, strides=stride, padding="same", use_bias=False)(x)
@@ -102,7 +141,7 @@ def backbone_features(inputs, image_size: int, backbone: Backbone = Backbone(), 
     x = layers.GlobalAveragePooling2D()(x)
     if backbone.dropout:
         x = layers.Dropout(backbone.dropout)(x)
-    return x
+    return keras.Model(inputs, x, name="backbone")
 
 
 def warmup_cosine(learning_rate: float, steps: int):

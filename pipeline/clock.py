@@ -9,17 +9,19 @@ alias only when it beats the current champion on the same test data.
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from pipeline import cli, plots, tracking
+from pipeline import cli, clock_backbone, plots, tracking
 from pipeline.datasets.digests import array_sha256
 from pipeline.datasets.splits import Split, Splits
 from pipeline.errors import InputError
 from pipeline.preprocess import Request, prepare
 from pipeline.profiles import PROFILES, ClockBudget, get_profile
-from pipeline.training import MetricAliases, MetricsToRun, fit, subset
+from pipeline.training import MetricAliases, MetricsToRun, PreciseBatchNorm, fit, subset
 
 EXPERIMENT = "tell-the-time"
 MODEL_NAME = "clock-reader"
@@ -41,6 +43,7 @@ class ClockRequest:
     source: str = "synthetic"
     count: int = 18000
     register: bool = False
+    backbone_run: str = ""          # a run whose pretrained backbone (pipeline.clock_backbone) the model starts from
     log_model: bool = True          # comparison runs measure; only models meant for use are logged
 
 
@@ -94,13 +97,11 @@ def extra_training_images(request: ClockRequest) -> Split | None:
     return Split(images, np.stack([minutes // 60, minutes % 60], axis=1))
 
 
-def dial_targets(request: ClockRequest, splits: Splits, train_count: int, extra: Split | None) -> dict | None:
-    """For rendered clocks, the dial output's targets (sin and cos of each image's rotation) for the training
-    images the model sees (the first `train_count` of the split, then the extra ones) and for validation;
-    None when the data is not the renderer's or the budget gives the dial no weight."""
-    if not synthetic(request) or not request.budget.dial_weight:
+def dial_rotations(request: ClockRequest, splits: Splits, train_count: int, extra: Split | None) -> dict | None:
+    """For rendered clocks, each image's rotation in degrees: for the training images a model sees (the first
+    `train_count` of the split, then the extra ones) and for validation; None when the data is not the renderer's."""
+    if not synthetic(request):
         return None
-    from models.clock_net import dial_encoding
     from pipeline.datasets.clock_renderer import clock_labels, pose_rotations
     from pipeline.datasets.splits import split_indices
 
@@ -115,10 +116,23 @@ def dial_targets(request: ClockRequest, splits: Splits, train_count: int, extra:
     train = pose_rotations(request.seed, index["train"][:train_count])
     if extra is not None:
         train = np.concatenate([train, pose_rotations(extra_seed(request), np.arange(len(extra.y)))])
-    targets = {"train": dial_encoding(train)}
+    rotations = {"train": train}
     if request.split == "80/10/10":
-        targets["validation"] = dial_encoding(pose_rotations(request.seed, index["validation"]))
-    return targets
+        rotations["validation"] = pose_rotations(request.seed, index["validation"])
+    return rotations
+
+
+def dial_targets(request: ClockRequest, splits: Splits, train_count: int, extra: Split | None) -> dict | None:
+    """The dial output's targets (sin and cos of each image's rotation, see `dial_rotations`); None when the data
+    is not the renderer's or the budget gives the dial no weight."""
+    if not request.budget.dial_weight:
+        return None
+    rotations = dial_rotations(request, splits, train_count, extra)
+    if rotations is None:
+        return None
+    from models.clock_net import dial_encoding
+
+    return {name: dial_encoding(turns) for name, turns in rotations.items()}
 
 
 def cse_summary(errors: np.ndarray) -> dict[str, float]:
@@ -193,6 +207,7 @@ def train_clock(request: ClockRequest, splits: Splits) -> dict:
                          "seed": request.seed, "source": request.source or "synthetic", "count": request.count,
                          "learning_rate": request.learning_rate, "budget": dataclasses.asdict(request.budget),
                          "backbone": dataclasses.asdict(backbone), "train_images": len(train.y),
+                         "backbone_run": request.backbone_run or "none",
                          "processed_dir": str(splits.folder)})
     test_digest = array_sha256(test.x) + ":" + array_sha256(test.y)
     for name, split in (("train", train), ("validation", validation), ("test", test)):
@@ -213,15 +228,20 @@ def train_clock(request: ClockRequest, splits: Splits) -> dict:
         y_train = {"time": y_train, "dial": dial["train"]}
         if validation is not None:
             y_validation = {"time": y_validation, "dial": dial["validation"]}
+    if request.backbone_run:
+        with tempfile.TemporaryDirectory() as tmp:
+            clock_backbone.start_from(clock_backbone.fetch(request.backbone_run, Path(tmp)), model,
+                                      request.image_size, backbone)
     # The trainer's time metrics carry its output's name; every clock run logs them as cse and val_cse.
-    callbacks = [MetricAliases({"cse": "time_cse", "val_cse": "val_time_cse"}), MetricsToRun(),
+    x_train = train.x[..., None]
+    callbacks = [PreciseBatchNorm(x_train, None if validation is None else (validation.x[..., None], y_validation),
+                                  request.budget.batch_size),
+                 MetricAliases({"cse": "time_cse", "val_cse": "val_time_cse"}), MetricsToRun(),
                  keras.callbacks.TerminateOnNaN()]
     if validation is not None:
         callbacks.append(keras.callbacks.EarlyStopping("val_cse", mode="min", patience=request.budget.patience,
                                                        restore_best_weights=True))
-    fitted = fit(trained, train.x[..., None], y_train,
-                 validation=None if validation is None else (validation.x[..., None], y_validation),
-                 epochs=request.budget.epochs, batch_size=request.budget.batch_size, callbacks=callbacks,
+    fitted = fit(trained, x_train, y_train, epochs=request.budget.epochs, batch_size=request.budget.batch_size, callbacks=callbacks,
                  verbose=2, eager=request.budget.eager)
     model.run_eagerly = trained.run_eagerly
     from models.common_sense_error import common_sense_error
@@ -306,7 +326,8 @@ def request_from(args, head: dict, budget_name: str = "clock") -> ClockRequest:
         raise InputError(None, f"image size must be 75 or 150, got {size}")
     return ClockRequest(head=head, image_size=size, budget=budget, learning_rate=args.learning_rate,
                         augment=args.augment, split=args.split, seed=args.seed, source=args.source,
-                        count=args.count or profile.clock_count, register=getattr(args, "register", False))
+                        count=args.count or profile.clock_count, register=getattr(args, "register", False),
+                        backbone_run=getattr(args, "backbone_run", ""))
 
 
 def build_parser():
@@ -322,6 +343,8 @@ def build_parser():
     p.add_argument("--budget", default="clock", choices=("clock", "champion"),
                    help="the profile's budget for comparison models or for the champion")
     p.add_argument("--register", type=cli.boolean, default=False)
+    p.add_argument("--backbone-run", default="", help="start from this clock comparison's pretrained backbone "
+                   "(the run id of its clock-backbone run; default: a fresh backbone)")
     add_data_arguments(p)
     return p
 

@@ -2,6 +2,8 @@
 
     python -m pipeline.clock_compare --profile quick
 
+On rendered clocks every representation starts from one backbone pretrained first, in a nested `clock-backbone`
+run, on where the dial's 12 and the hands point (pipeline/clock_backbone.py); the parent tags its run id.
 The parent logs the comparison table (CSV and Markdown) and a bar chart of test CSE per representation.
 """
 from __future__ import annotations
@@ -10,9 +12,9 @@ import dataclasses
 
 import pandas as pd
 
-from pipeline import cli, plots, tracking
+from pipeline import cli, clock_backbone, plots, tracking
 from pipeline.profiles import get_profile
-from pipeline.clock import EXPERIMENT, add_data_arguments, load_clock_data, request_from, train_clock
+from pipeline.clock import EXPERIMENT, add_data_arguments, load_clock_data, request_from, synthetic, train_clock
 
 # The representations compared, as HeadSpec fields. The periodic model with both hands is also read with the
 # independent decoding (a second row, same network), to show what making hour and minute agree is worth.
@@ -40,17 +42,28 @@ def comparison_table(rows: list[dict]) -> pd.DataFrame:
 
 def compare(args, representations: list[dict] | None = None) -> pd.DataFrame:
     """Train every representation (by default, the profile's set) under one parent run and log the comparison."""
-    representations = representations or REPRESENTATION_SETS[get_profile(args.profile).representations]
+    profile = get_profile(args.profile)
+    representations = representations or REPRESENTATION_SETS[profile.representations]
     first = request_from(args, representations[0])
     splits = load_clock_data(first)
-    rows = []
+    backbone_epochs = profile.backbone_epochs if args.backbone_epochs is None else args.backbone_epochs
+    backbone_epochs = backbone_epochs if synthetic(first) and not args.backbone_run else 0
+    rows, backbone_run = [], args.backbone_run
     with tracking.start_run(EXPERIMENT, run_name=f"clock-compare-{args.profile}", tags={"step": "clock_compare"}):
         tracking.log_params({"profile": args.profile, "image_size": first.image_size, "epochs": first.budget.epochs,
                              "augment": first.augment, "split": first.split, "seed": first.seed,
-                             "representations": len(representations)})
+                             "representations": len(representations), "backbone_epochs": backbone_epochs,
+                             "backbone_run": args.backbone_run or "none"})
+        if backbone_epochs:
+            print(f"--- shared backbone: {backbone_epochs} epochs on where the 12 and the hands point", flush=True)
+            with tracking.start_run(EXPERIMENT, run_name="clock-backbone", nested=True):
+                clock_backbone.pretrain(first, splits, backbone_epochs)
+                backbone_run = tracking.active_run_id()
+        if backbone_run:
+            tracking.set_tags({"backbone_run_id": backbone_run})
         for number, head in enumerate(representations, start=1):
             print(f"--- representation {number}/{len(representations)}: {head}", flush=True)
-            request = dataclasses.replace(request_from(args, head), log_model=False)
+            request = dataclasses.replace(request_from(args, head), log_model=False, backbone_run=backbone_run)
             with tracking.start_run(EXPERIMENT, run_name=f"clock-{head['head']}", nested=True):
                 row = train_clock(request, splits)
             rows.append(row)
@@ -70,6 +83,11 @@ def compare(args, representations: list[dict] | None = None) -> pd.DataFrame:
 def build_parser():
     p = cli.parser(__doc__.splitlines()[0])
     add_data_arguments(p)
+    p.add_argument("--backbone-epochs", type=cli.optional(int), default=None,
+                   help="epochs of the shared pretrained backbone every representation starts from (synthetic "
+                        "clocks only; 0: none; default: the profile's)")
+    p.add_argument("--backbone-run", default="", help="start every representation from this clock-backbone run's "
+                   "pretrained backbone instead of pretraining one")
     return p
 
 

@@ -49,9 +49,12 @@ class Progress:
 
 
 def best_head(compare_run_id: str) -> dict:
-    """The label representation that won the comparison, as the clock step's parameters."""
-    best = tracking.get_run(tracking.get_run(compare_run_id).data.tags["best_run_id"])
-    return {name: best.data.params[name] for name in HEAD_FIELDS}
+    """The label representation that won the comparison, and the comparison's pretrained backbone if it had one,
+    as the clock step's parameters."""
+    tags = tracking.get_run(compare_run_id).data.tags
+    best = tracking.get_run(tags["best_run_id"])
+    return {**{name: best.data.params[name] for name in HEAD_FIELDS},
+            "backbone_run": tags.get("backbone_run_id", "")}
 
 
 def study(profile_name: str, seed: int, fashion_mnist_dir: str = "", cifar10_path: str = "",

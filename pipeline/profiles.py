@@ -61,6 +61,7 @@ class Profile:
     clock_count: int               # rendered clock images (train + validation + test)
     clock_size: int                # 150 or 75 pixels
     representations: str = "all"   # which label representations clock_compare trains: all, or one_per_head
+    backbone_epochs: int = 0       # clock_compare: epochs of the shared pretrained backbone (0: each starts fresh)
     clock: ClockBudget = field(default_factory=lambda: ClockBudget(epochs=1, patience=1))
     champion: ClockBudget = field(default_factory=lambda: ClockBudget(epochs=1, patience=1))
 
@@ -77,7 +78,7 @@ PROFILES = {
                                         test_limit=1000),
                   "cnn": TransferBudget(epochs=1, patience=1, train_fraction=0.0015, validation_limit=64,
                                         test_limit=128, eager=True)},
-        clock_count=720, clock_size=75, representations="one_per_head",
+        clock_count=720, clock_size=75, representations="one_per_head", backbone_epochs=1,
         clock=ClockBudget(epochs=1, patience=1, batch_size=32, widths=(8, 16, 32), train_limit=192, eager=True),
         champion=ClockBudget(epochs=1, patience=1, batch_size=32, widths=(8, 16, 32), train_limit=192, eager=True),
     ),
@@ -95,12 +96,13 @@ PROFILES = {
                   "cnn": TransferBudget(epochs=4, patience=2, train_fraction=0.06, seconds=45,
                                         validation_limit=1000, test_limit=2000)},
         clock_count=18000, clock_size=75, representations="one_per_head",
-        # The clock reader sits near chance until it has found where the 12 is (the sixth or seventh epoch of
-        # 14,400 images at 75 px, benchmarks/README.md), then learns fast: patience must outlast that plateau.
-        # The champion's 10 epochs take about 12 minutes (validation CSE 75 in the benchmark); the comparison's
-        # models, about a minute each, stay on the plateau.
+        # A clock reader sits near chance until it has found where the 12 is (the sixth or seventh epoch of
+        # 14,400 images at 75 px from a fresh backbone, benchmarks/README.md): more than a comparison model's
+        # minute. The shared backbone, taught the dial and the hands, finds it within two or three epochs; every
+        # model then starts from it.
+        backbone_epochs=6,
         clock=ClockBudget(epochs=2, patience=2, train_limit=4000),
-        champion=ClockBudget(epochs=10, patience=10),
+        champion=ClockBudget(epochs=5, patience=5),
     ),
     "full": Profile(
         "full",
@@ -112,7 +114,7 @@ PROFILES = {
                                     patience=4, refit_seconds=1500)},
         transfer={"mlp": TransferBudget(epochs=60, patience=10, seconds=400),
                   "cnn": TransferBudget(epochs=40, patience=5, seconds=1800)},
-        clock_count=18000, clock_size=150,
+        clock_count=18000, clock_size=150, backbone_epochs=10,
         clock=ClockBudget(epochs=30, patience=10),
         champion=ClockBudget(epochs=60, patience=10, extra_train=0),
     ),

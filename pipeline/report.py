@@ -179,7 +179,9 @@ def champion_section(report: Report, champion_id: str) -> None:
                f"{int(m.get('epochs_trained', 0))} epochs, {m.get('train_seconds', 0) / 60:.1f} minutes on "
                f"this machine." + (" Trained beside a second output that learns where the dial's 12 points (the "
                                    "rendered rotation); the registered reader is the time head alone."
-                                   if p.get("dial_supervision") == "true" else ""),
+                                   if p.get("dial_supervision") == "true" else "")
+               + (f" Started from the comparison's pretrained backbone (run `{p['backbone_run']}`)."
+                  if p.get("backbone_run", "none") != "none" else ""),
                f"- **Metrics** (test split): mean CSE {m.get('test_cse_mean', float('nan')):.2f} min, median "
                f"{m.get('test_cse_median', float('nan')):.1f} min, hour misread in "
                f"{m.get('test_hour_error_share', float('nan')):.2%} of images.",

@@ -200,6 +200,11 @@ def log_file(path: str | Path, artifact_path: str | None = None) -> None:
     mlflow.log_artifact(str(path), artifact_path=artifact_path)
 
 
+def log_artifacts(folder: str | Path, artifact_path: str) -> None:
+    """Log a folder's files as artifacts under `artifact_path`."""
+    mlflow.log_artifacts(str(folder), artifact_path=artifact_path)
+
+
 def log_dataset(features: np.ndarray, targets: np.ndarray, *, name: str, context: str, source: str,
                 digest: str) -> None:
     """Record a data split as an MLflow dataset input, with the digest of its full contents."""

@@ -30,6 +30,54 @@ class MetricAliases(keras.callbacks.Callback):
             logs.update({new: logs[old] for new, old in self.aliases.items() if old in logs})
 
 
+def all_layers(model: keras.Model):
+    """Every layer of `model`, those of nested models included."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from all_layers(layer)
+
+
+def recalibrate_batch_norm(model: keras.Model, images: np.ndarray, batches: int, batch_size: int,
+                           seed: int = 0) -> None:
+    """Set every batch-normalization layer's moving mean and variance to their average over `batches` random
+    training batches under the model's current weights (a "precise BN" pass: forward only, no weight changes)."""
+    norms = [layer for layer in all_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
+    if not norms:
+        return
+    momenta = [layer.momentum for layer in norms]
+    picks = np.random.default_rng(seed).permutation(len(images))[:batches * batch_size]
+    try:
+        for k, start in enumerate(range(0, len(picks), batch_size), start=1):
+            for layer in norms:
+                layer.momentum = (k - 1) / k  # a running average: batch k weighs 1/k
+            model(images[np.sort(picks[start:start + batch_size])], training=True)
+    finally:
+        for layer, momentum in zip(norms, momenta):
+            layer.momentum = momentum
+
+
+class PreciseBatchNorm(keras.callbacks.Callback):
+    """At the end of every epoch, recalibrate the batch-normalization statistics (`recalibrate_batch_norm`), then
+    validate: the val_ metrics it adds to the epoch's logs are measured with them.
+
+    The moving averages Keras keeps lag behind weights that move fast (a fresh head on a pretrained backbone, the
+    peak of the learning rate): measured on the clock reader, the validation dial error in inference mode was 0.83
+    (chance 0.50) with them and 0.12 after recalibration, on the same weights. Put it before the callbacks that
+    read val_ metrics, and fit without validation_data."""
+
+    def __init__(self, train_images: np.ndarray, validation: tuple | None, batch_size: int, batches: int = 30):
+        super().__init__()
+        self.train_images, self.validation = train_images, validation
+        self.batch_size, self.batches = batch_size, batches
+
+    def on_epoch_end(self, epoch, logs=None):
+        recalibrate_batch_norm(self.model, self.train_images, self.batches, self.batch_size, seed=epoch)
+        if self.validation is not None and logs is not None:
+            results = self.model.evaluate(*self.validation, batch_size=self.batch_size, verbose=0, return_dict=True)
+            logs.update({f"val_{name}": float(value) for name, value in results.items()})
+
+
 class EpochTimer(keras.callbacks.Callback):
     """Seconds spent training in each epoch, validation excluded, so images/s compares with a bare fit."""
 

@@ -180,13 +180,44 @@ def test_batch_normalization_statistics_catch_up_within_a_short_training():
     history = trainer.fit(images, targets, batch_size=16, epochs=1, verbose=0).history
     assert {"time_cse", "dial_loss"} <= set(history) and not trainer.run_eagerly
     assert reader.predict(images[:4], verbose=0).shape == (4, 1)  # the reader is the time head alone
-    norms = [layer for layer in trainer.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    backbone = trainer.get_layer("backbone")
+    norms = [layer for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert norms
     for layer in norms:
-        seen = keras.Model(trainer.input, layer.input)(images[:256], training=False).numpy()
+        seen = keras.Model(backbone.input, layer.input)(images[:256] / 255.0, training=False).numpy()
         variance = seen.reshape(-1, seen.shape[-1]).var(axis=0)
         ratio = layer.moving_variance.numpy() / variance
         assert 0.5 < np.median(ratio) < 2, (layer.name, np.median(ratio))
+
+
+def test_precise_batch_norm_sets_the_statistics_the_layer_sees_and_validates_with_them():
+    """Moving statistics left wrong (as lagging averages leave them) are replaced by the average over training
+    batches under the current weights; the callback's val_ metrics are those of the recalibrated model."""
+    import keras
+
+    from pipeline.training import PreciseBatchNorm, recalibrate_batch_norm
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 1))
+    inner = keras.Model(inputs, keras.layers.BatchNormalization(name="norm")(keras.layers.Conv2D(3, 3)(inputs)),
+                        name="inner")  # nested, as the clock reader's backbone is
+    model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.GlobalAveragePooling2D()(inner(inputs))))
+    model.compile("sgd", "mse")
+    rng = np.random.default_rng(0)
+    images = rng.normal(2.0, 3.0, (256, 8, 8, 1)).astype(np.float32)
+    norm = inner.get_layer("norm")
+    norm.moving_mean.assign(np.full(3, 5.0, np.float32))
+    norm.moving_variance.assign(np.full(3, 100.0, np.float32))
+    recalibrate_batch_norm(model, images, batches=4, batch_size=64)
+    seen = keras.Model(inner.input, norm.input)(images).numpy().reshape(-1, 3)
+    np.testing.assert_allclose(norm.moving_mean.numpy(), seen.mean(axis=0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(norm.moving_variance.numpy(), seen.var(axis=0), rtol=0.05)
+    assert norm.momentum == 0.99  # put back
+
+    targets = rng.normal(size=(256, 1)).astype(np.float32)
+    history = model.fit(images, targets, epochs=1, batch_size=64, verbose=0,
+                        callbacks=[PreciseBatchNorm(images, (images[:64], targets[:64]), 64)]).history
+    assert history["val_loss"][0] == pytest.approx(model.evaluate(images[:64], targets[:64], verbose=0), rel=1e-5)
 
 
 def test_the_dial_target_is_each_rendered_training_clock_s_rotation(store):
@@ -225,3 +256,51 @@ def test_without_the_renderer_s_order_there_is_no_dial_target(store, clock_dir):
     swapped = Split(splits.train.x[::-1], splits.train.y[::-1])
     with pytest.raises(InputError, match="rotations cannot be recovered"):
         dial_targets(rendered, Splits(swapped, splits.validation, splits.test, splits.manifest, splits.folder), 8, None)
+
+
+def test_the_hands_target_is_where_each_hand_points_in_the_image():
+    from models.clock_net import hands_encoding
+
+    # 3:00 on an upright dial: hour hand right (90 degrees), minute hand up; 0:30 turned a quarter clockwise:
+    # hour hand at 90 + 15, minute hand at 90 + 180.
+    got = hands_encoding([0.0, 90.0], [180, 30])
+    want = [[1, 0, 0, 1], [np.sin(np.radians(105)), np.cos(np.radians(105)), -1, 0]]
+    np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_every_model_of_a_comparison_starts_from_the_pretrained_backbone(store):
+    """The backbone pretrained on the dial and the hands is logged once; a model asking for it gets its weights,
+    and one built for another backbone is refused with the file named."""
+    import tempfile
+    from pathlib import Path
+
+    from models.clock_net import Backbone, build_clock_model
+    from models.time_heads import HeadSpec
+    from pipeline import clock_backbone
+    from pipeline.clock import ClockRequest, load_clock_data
+    from pipeline.errors import InputError
+    from pipeline.profiles import ClockBudget
+
+    request = ClockRequest(head={"head": "periodic"}, image_size=75, count=80, seed=3,
+                           budget=ClockBudget(epochs=1, patience=1, widths=(4, 8), batch_size=16, eager=True))
+    with tracking.start_run("test", run_name="clock-backbone"):
+        clock_backbone.pretrain(request, load_clock_data(request), epochs=1)
+        run_id = tracking.active_run_id()
+    run = mlflow.get_run(run_id)
+    assert "dial_loss" in run.data.metrics and "val_hands_loss" in run.data.metrics
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = clock_backbone.fetch(run_id, Path(tmp))
+        model = build_clock_model(HeadSpec("regression"), 75, Backbone(widths=(4, 8)))
+        before = model.get_layer("hours").get_weights()
+        clock_backbone.start_from(folder, model, 75, Backbone(widths=(4, 8)))
+        pretrained = build_clock_model(HeadSpec("periodic"), 75, Backbone(widths=(4, 8))).get_layer("backbone")
+        pretrained.load_weights(folder / clock_backbone.WEIGHTS)
+        for got, want in zip(model.get_layer("backbone").get_weights(), pretrained.get_weights()):
+            np.testing.assert_array_equal(got, want)
+        for got, want in zip(model.get_layer("hours").get_weights(), before):  # the head stays fresh
+            np.testing.assert_array_equal(got, want)
+        other = build_clock_model(HeadSpec("regression"), 75, Backbone(widths=(8, 16)))
+        with pytest.raises(InputError, match="backbone.json"):
+            clock_backbone.start_from(folder, other, 75, Backbone(widths=(8, 16)))
+    with pytest.raises(InputError, match="no pretrained backbone"):
+        clock_backbone.fetch("0" * 32, Path(tempfile.gettempdir()))

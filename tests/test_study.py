@@ -299,8 +299,16 @@ def test_the_clock_comparison_trains_and_logs_each_head_type(study):
                                             "periodic-both-consistent", "periodic-both-independent (same network)"}
     assert table["test_cse_mean"].between(0, 360).all() and table["test_cse_mean"].is_monotonic_increasing
     children = study.children(compare.info.run_id)
+    # First the shared backbone, pretrained on the dial and the hands; every representation starts from it.
+    backbone = [child for child in children if child.data.tags.get("step") == "clock_backbone"]
+    assert len(backbone) == 1 and backbone[0].info.run_id == compare.data.tags["backbone_run_id"]
+    assert {"backbone/backbone.weights.h5", "backbone/backbone.json"} <= study.artifacts(backbone[0].info.run_id,
+                                                                                          "backbone")
+    assert {"dial_loss", "hands_loss", "val_dial_loss", "val_hands_loss"} <= set(backbone[0].data.metrics)
+    children = [child for child in children if child.info.run_id != backbone[0].info.run_id]
     assert len(children) == 4
     for child in children:
+        assert child.data.params["backbone_run"] == backbone[0].info.run_id
         assert child.info.status == "FINISHED"
         assert {"test_cse_mean", "test_cse_median", "test_cse_p90", "test_cse_max", "test_within_1", "test_within_5",
                 "test_within_10", "test_hour_error_share", "val_cse", "cse", "loss"} <= set(child.data.metrics)
@@ -336,6 +344,7 @@ def test_the_champion_is_registered_from_the_best_representation(study):
     run = study.client.get_run(champion.run_id)
     compare = study.runs("tags.step = 'clock_compare'")[0]
     assert run.data.tags["representation"] == compare.data.tags["best_representation"]
+    assert run.data.params["backbone_run"] == compare.data.tags["backbone_run_id"]
 
 
 # The reruns ran in the background while the tests above read the first study; these wait for them.
