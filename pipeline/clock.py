@@ -259,6 +259,7 @@ def train_clock(request: ClockRequest, splits: Splits) -> dict:
         summary = cse_summary(common_sense_error(read_minutes(alternative, outputs), true))
         tracking.log_metrics({f"{alternative.decoding}_decoding.{k}": v for k, v in summary.items()})
         alternatives.append({"representation": f"{alternative.label} (same network)", "head": spec.head,
+                             "head_fields": dataclasses.asdict(alternative),
                              **summary, **cost, "run_id": tracking.active_run_id()})
     tracking.log_figure(plots.learning_curves(fitted.history, [("loss", "loss"), ("cse", "CSE (minutes)")],
                                               spec.label), "learning_curves.png")
@@ -269,7 +270,8 @@ def train_clock(request: ClockRequest, splits: Splits) -> dict:
                                                       "image_size": request.image_size})
     tracking.set_tags({"step": "clock", "representation": spec.label, "test_data_digest": test_digest,
                        "model_uri": model_uri or "not logged"})
-    row = {"representation": spec.label, "head": spec.head, **{k: v for k, v in metrics.items()},
+    row = {"representation": spec.label, "head": spec.head, "head_fields": dataclasses.asdict(spec),
+           **{k: v for k, v in metrics.items()},
            "run_id": tracking.active_run_id(), "model_uri": model_uri, "test_data_digest": test_digest,
            "alternatives": alternatives}
     if request.register:

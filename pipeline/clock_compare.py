@@ -9,6 +9,7 @@ The parent logs the comparison table (CSV and Markdown) and a bar chart of test 
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pandas as pd
 
@@ -73,9 +74,14 @@ def compare(args, representations: list[dict] | None = None) -> pd.DataFrame:
         tracking.log_figure(plots.grouped_bars(table, "representation", ["test_cse_mean", "test_cse_median"],
                                                "minutes", "Test common-sense error by label representation"),
                             "comparison.png")
-        best = table.iloc[0]
+        # The winner may be a second decoding of a network (a row "... (same network)"): the champion must be
+        # trained with that decoding, so the tags name the winning row's head fields, not only its run.
+        from models.time_heads import HeadSpec
+
+        best = min(rows, key=lambda row: row["test_cse_mean"])
         tracking.log_metrics({"best_test_cse_mean": best["test_cse_mean"]})
-        tracking.set_tags({"best_representation": best["representation"], "best_run_id": best["run_id"]})
+        tracking.set_tags({"best_representation": HeadSpec(**best["head_fields"]).label,
+                           "best_head": json.dumps(best["head_fields"]), "best_run_id": best["run_id"]})
     print(table.drop(columns=["run_id"]).to_string(index=False))
     return table
 

@@ -8,6 +8,7 @@ upstream runs is reused, so a second run, or a run after an interruption, picks 
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,9 +53,8 @@ def best_head(compare_run_id: str) -> dict:
     """The label representation that won the comparison, and the comparison's pretrained backbone if it had one,
     as the clock step's parameters."""
     tags = tracking.get_run(compare_run_id).data.tags
-    best = tracking.get_run(tags["best_run_id"])
-    return {**{name: best.data.params[name] for name in HEAD_FIELDS},
-            "backbone_run": tags.get("backbone_run_id", "")}
+    fields = json.loads(tags["best_head"])
+    return {**{name: str(fields[name]) for name in HEAD_FIELDS}, "backbone_run": tags.get("backbone_run_id", "")}
 
 
 def study(profile_name: str, seed: int, fashion_mnist_dir: str = "", cifar10_path: str = "",

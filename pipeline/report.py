@@ -132,7 +132,10 @@ def clock_section(report: Report, compare_id: str) -> None:
     report.add(f"## Tell the time: label representations (run `{compare_id}`)", "",
                f"Same backbone, data ({compare.data.params.get('image_size')} px) and budget "
                f"({compare.data.params.get('epochs')} epochs at most) for every representation; errors are "
-               "common-sense errors in minutes on the test split.", "")
+               "common-sense errors in minutes on the test split."
+               + (f" Every representation started from one backbone pretrained on where the dial's 12 and the "
+                  f"hands point (run `{compare.data.tags['backbone_run_id']}`)."
+                  if compare.data.tags.get("backbone_run_id") else ""), "")
     shown = table.assign(run_id=[f"`{r}`" for r in table["run_id"]])[
         ["representation", "test_cse_mean", "test_cse_median", "test_cse_p90", "test_within_5",
          "test_hour_error_share", "parameters", "train_seconds", "run_id"]]
