@@ -171,6 +171,8 @@ def champion_section(report: Report, champion_id: str) -> None:
                               ("hour_confusion.png", "Hours, true against predicted"),
                               ("worst_24.png", "The 24 worst test images")):
         report.figure(champion_id, artifact, caption)
+    # `mlflow run` logs an empty parameter as typed (''); the step logs what it resolved it to beside it.
+    backbone = p.get("backbone_run.resolved", p.get("backbone_run", "none"))
     report.add("### Model card: `clock-reader`", "",
                f"- **Model**: {t.get('representation')} head on a residual CNN (stage widths "
                f"{p.get('backbone.widths')}), {int(m.get('parameters', 0)):,} parameters, "
@@ -183,8 +185,8 @@ def champion_section(report: Report, champion_id: str) -> None:
                f"this machine." + (" Trained beside a second output that learns where the dial's 12 points (the "
                                    "rendered rotation); the registered reader is the time head alone."
                                    if p.get("dial_supervision") == "true" else "")
-               + (f" Started from the comparison's pretrained backbone (run `{p['backbone_run']}`)."
-                  if p.get("backbone_run", "none") != "none" else ""),
+               + (f" Started from the comparison's pretrained backbone (run `{backbone}`)."
+                  if backbone != "none" else ""),
                f"- **Metrics** (test split): mean CSE {m.get('test_cse_mean', float('nan')):.2f} min, median "
                f"{m.get('test_cse_median', float('nan')):.1f} min, hour misread in "
                f"{m.get('test_hour_error_share', float('nan')):.2%} of images.",
