@@ -241,8 +241,8 @@ def train_clock(request: ClockRequest, splits: Splits) -> dict:
     if validation is not None:
         callbacks.append(keras.callbacks.EarlyStopping("val_cse", mode="min", patience=request.budget.patience,
                                                        restore_best_weights=True))
-    fitted = fit(trained, x_train, y_train, epochs=request.budget.epochs, batch_size=request.budget.batch_size, callbacks=callbacks,
-                 verbose=2, eager=request.budget.eager)
+    fitted = fit(trained, x_train, y_train, epochs=request.budget.epochs, batch_size=request.budget.batch_size,
+                 callbacks=callbacks, verbose=2, eager=request.budget.eager)
     model.run_eagerly = trained.run_eagerly
     from models.common_sense_error import common_sense_error
 
