@@ -62,11 +62,15 @@ def pretrain(request, splits, epochs: int) -> None:
     tracking.log_metrics({"train_seconds": fitted.seconds, "images_per_second": fitted.images_per_second})
     with tempfile.TemporaryDirectory() as tmp:
         trainer.get_layer("backbone").save_weights(Path(tmp) / WEIGHTS)
-        (Path(tmp) / CONFIG).write_text(json.dumps({"image_size": request.image_size,
-                                                    "backbone": dataclasses.asdict(backbone)}) + "\n")
+        (Path(tmp) / CONFIG).write_text(json.dumps(config_of(request.image_size, backbone)) + "\n")
         tracking.log_artifacts(tmp, ARTIFACT)
     tracking.set_tags({"step": "clock_backbone"})
     print(f"backbone pretrained: {fitted.epochs} epochs, {fitted.seconds:.0f} s", flush=True)
+
+
+def config_of(image_size: int, backbone) -> dict:
+    """What a pretrained backbone is for, written beside its weights and checked before they are loaded."""
+    return {"image_size": image_size, "backbone": dataclasses.asdict(backbone)}
 
 
 def fetch(run_id: str, dst: Path) -> Path:
@@ -80,9 +84,7 @@ def fetch(run_id: str, dst: Path) -> Path:
 def start_from(folder: Path, model, image_size: int, backbone) -> None:
     """Load the backbone weights in `folder` into `model`'s backbone; they must be for the same backbone and size."""
     config = json.loads((folder / CONFIG).read_text())
-    wanted = {"image_size": image_size, "backbone": dataclasses.asdict(backbone)}
-    config["backbone"]["widths"] = list(config["backbone"]["widths"])
-    wanted["backbone"]["widths"] = list(wanted["backbone"]["widths"])
+    wanted = json.loads(json.dumps(config_of(image_size, backbone)))  # as read back: tuples become lists
     if config != wanted:
         raise InputError(folder / CONFIG, f"the pretrained backbone is {config}, this model needs {wanted}")
     model.get_layer("backbone").load_weights(folder / WEIGHTS)
