@@ -87,7 +87,7 @@ PROFILES = {
         # Measured here (benchmarks/README.md): the whole study 19 minutes, the search of both families plus the
         # transfer 11.5. Clock models train at about 200 images/s at 75 px.
         search={"mlp": SearchBudget(n_trials=25, timeout=90, epochs=3, train_fraction=0.2, refit_epochs=20,
-                                    patience=4, refit_seconds=60),
+                                    patience=4, refit_seconds=45),
                 # The reference CNN trains at about 116 images/s here: a refit's epoch has to fit its budget.
                 "cnn": SearchBudget(n_trials=8, timeout=120, epochs=2, train_fraction=0.03, refit_epochs=4,
                                     patience=2, refit_fraction=0.06, refit_seconds=45, validation_limit=1000,
@@ -100,8 +100,10 @@ PROFILES = {
         # 14,400 images at 75 px from a fresh backbone, benchmarks/README.md): more than a comparison model's
         # minute. The shared backbone, taught the dial and the hands, finds it within two or three epochs; every
         # model then starts from it.
-        backbone_epochs=6,
-        clock=ClockBudget(epochs=2, patience=2, train_limit=4000),
+        # Five backbone epochs and 3,000 images per compared model keep the study within its half hour (six and
+        # 4,000 measured 31.6 minutes, benchmarks/README.md).
+        backbone_epochs=5,
+        clock=ClockBudget(epochs=2, patience=2, train_limit=3000),
         champion=ClockBudget(epochs=5, patience=5),
     ),
     "full": Profile(
