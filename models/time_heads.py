@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from models.common_sense_error import MINUTES_ON_DIAL, common_sense_error
@@ -148,6 +149,25 @@ def decode(spec: HeadSpec, y_pred):
     # short of 3 reads 2:58 and not 3:58.
     hour = ops.mod(ops.round((hour_hand - minute) / 60.0), 12.0)
     return hour * 60.0 + minute
+
+
+def on_circle_mean(values, period: float):
+    """The mean of positions on a circle of `period` (the mean of their unit vectors), in [0, period)."""
+    turn = np.asarray(values, dtype=np.float64) / period * TWO_PI
+    return np.mod(np.arctan2(np.sin(turn).mean(axis=0), np.cos(turn).mean(axis=0)) / TWO_PI * period, period)
+
+
+def mean_outputs(spec: HeadSpec, outputs) -> np.ndarray:
+    """Several views' head outputs for the same images ((views, N, width) or a list) as one (N, width): each part
+    averaged where it lives, probabilities and sin/cos pairs as they are, hours and minute fractions on their
+    circles (so 11.9 and 0.1 hours average to 12, not 6)."""
+    stack = np.asarray(outputs, dtype=np.float64)
+    mean = stack.mean(axis=0)
+    if spec.head == "regression":
+        mean[:, 0] = on_circle_mean(stack[..., 0], 12.0)
+    elif spec.head == "multihead" and spec.minute_head == "regression":
+        mean[:, 12] = on_circle_mean(stack[..., 12], 1.0)
+    return mean.astype(np.float32)
 
 
 def to_whole_minutes(minutes):

@@ -149,9 +149,11 @@ def per_hour(errors: np.ndarray, true_minutes: np.ndarray) -> dict[str, float]:
     return {f"test_cse_hour_{h:02d}": float(errors[hours == h].mean()) for h in range(12) if np.any(hours == h)}
 
 
-def network_outputs(model, images: np.ndarray) -> np.ndarray:
-    """The network's raw head outputs for a batch of (N, H, W) images."""
-    return model.predict(images[..., None], batch_size=128, verbose=0)
+def network_outputs(model, images: np.ndarray) -> list[np.ndarray]:
+    """The network's raw head outputs for a batch of (N, H, W) images at each quarter turn, the unturned first."""
+    from models.quarter_turns import outputs_per_turn
+
+    return outputs_per_turn(model, images[..., None], batch_size=128)
 
 
 def read_minutes(spec, outputs: np.ndarray) -> np.ndarray:
@@ -202,7 +204,8 @@ def train_clock(request: ClockRequest, splits: Splits) -> dict:
     augment = request.augment and dial is None
     backbone = Backbone(widths=tuple(request.budget.widths))
     tracking.log_params({"head": spec.head, "representation": spec.label, **dataclasses.asdict(spec),
-                         "image_size": request.image_size, "augment": augment, "dial_supervision": dial is not None,
+                         "image_size": request.image_size, "augment": augment, "test_quarter_turns": True,
+                         "dial_supervision": dial is not None,
                          "split": request.split,
                          "seed": request.seed, "source": request.source or "synthetic", "count": request.count,
                          "learning_rate": request.learning_rate, "budget": dataclasses.asdict(request.budget),
@@ -246,7 +249,12 @@ def train_clock(request: ClockRequest, splits: Splits) -> dict:
     model.run_eagerly = trained.run_eagerly
     from models.common_sense_error import common_sense_error
 
-    outputs = network_outputs(model, test.x)
+    from models.time_heads import mean_outputs
+
+    # Test readings average the four quarter turns of each image, as the logged reader does; the unturned
+    # image's reading alone is logged beside them (single_view.*).
+    views = network_outputs(model, test.x)
+    outputs = mean_outputs(spec, views)
     true = minutes_of(test.y).astype(np.int64)
     predicted = read_minutes(spec, outputs)
     errors = common_sense_error(predicted, true)
@@ -254,6 +262,8 @@ def train_clock(request: ClockRequest, splits: Splits) -> dict:
     metrics = {**cse_summary(errors), **cost, "images_per_second": fitted.images_per_second,
                **per_hour(errors, true)}
     tracking.log_metrics(metrics)
+    single = cse_summary(common_sense_error(read_minutes(spec, views[0]), true))
+    tracking.log_metrics({f"single_view.{k}": v for k, v in single.items()})
     alternatives = []
     if (alternative := other_decoding(spec)) is not None:
         summary = cse_summary(common_sense_error(read_minutes(alternative, outputs), true))
@@ -267,7 +277,7 @@ def train_clock(request: ClockRequest, splits: Splits) -> dict:
     model_uri = None
     if request.log_model or request.register:
         model_uri = tracking.log_clock_reader(model, {"head": dataclasses.asdict(spec),
-                                                      "image_size": request.image_size})
+                                                      "image_size": request.image_size, "quarter_turns": True})
     tracking.set_tags({"step": "clock", "representation": spec.label, "test_data_digest": test_digest,
                        "model_uri": model_uri or "not logged"})
     row = {"representation": spec.label, "head": spec.head, "head_fields": dataclasses.asdict(spec),

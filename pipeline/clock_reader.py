@@ -16,6 +16,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from models.clock_input import as_grey_batch, resize_to
+from models.quarter_turns import read_outputs
 from models.time_heads import HeadSpec, decode, to_whole_minutes
 
 PREDICT_BATCH = 128
@@ -39,6 +40,8 @@ class ClockReader(mlflow.pyfunc.PythonModel):
             config = json.load(f)
         self.spec = HeadSpec(**config["head"])
         self.image_size = int(config["image_size"])
+        # Readers logged before quarter-turn averaging read each image once.
+        self.quarter_turns = bool(config.get("quarter_turns", False))
         # The training loss is a closure of the head; inference needs only the layers.
         self.network = keras.saving.load_model(context.artifacts["keras_model"], compile=False)
 
@@ -48,7 +51,7 @@ class ClockReader(mlflow.pyfunc.PythonModel):
         except ValueError as exc:
             raise MlflowException.invalid_parameter_value(f"clock-reader: {exc}") from None
         batch = resize_to(images, self.image_size)[..., None]
-        outputs = self.network.predict(batch, batch_size=PREDICT_BATCH, verbose=0)
+        outputs = read_outputs(self.network, self.spec, batch, PREDICT_BATCH, turned=self.quarter_turns)
         from keras import ops
 
         return times_table(ops.convert_to_numpy(to_whole_minutes(decode(self.spec, outputs))))

@@ -27,7 +27,7 @@ def tiny_reader(image_size: int = 75) -> str:
 
     network = build_clock_model(HeadSpec("classification", n_classes=24), image_size, Backbone(widths=(4, 8)))
     return tracking.log_clock_reader(network, {"head": {"head": "classification", "n_classes": 24},
-                                               "image_size": image_size})
+                                               "image_size": image_size, "quarter_turns": True})
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +158,43 @@ def test_times_table_formats_hours_and_minutes():
     table = times_table(np.array([0, 61, 719, 720 + 5]))
     assert table.to_dict("list") == {"hour": [0, 1, 11, 0], "minute": [0, 1, 59, 5],
                                      "time": ["0:00", "1:01", "11:59", "0:05"]}
+
+
+def test_views_are_averaged_on_each_head_s_circle():
+    from models.time_heads import HeadSpec, mean_outputs
+
+    # Hours 11.9 and 0.1 lie 0.2 apart across 12 o'clock: their mean is 12 (0), not 6.
+    hours = mean_outputs(HeadSpec("regression"), [[[11.9]], [[0.1]]])
+    assert min(hours[0, 0], 12 - hours[0, 0]) < 1e-4
+    # The minute fraction of a multihead model the same way across the full hour; its hour probabilities averaged.
+    hour_probabilities = np.eye(12)[[3, 5]]
+    views = [np.concatenate([hour_probabilities[:1], [[0.98]]], axis=1),
+             np.concatenate([hour_probabilities[1:], [[0.02]]], axis=1)]
+    mean = mean_outputs(HeadSpec("multihead"), views)
+    assert min(mean[0, 12], 1 - mean[0, 12]) < 1e-4
+    np.testing.assert_allclose(mean[0, :12], (hour_probabilities[0] + hour_probabilities[1]) / 2)
+    periodic = mean_outputs(HeadSpec("periodic"), [[[1.0, 0.0, 0.0, 1.0]], [[0.0, 1.0, 1.0, 0.0]]])
+    np.testing.assert_allclose(periodic, [[0.5, 0.5, 0.5, 0.5]])
+
+
+def test_a_clock_reads_the_same_whichever_quarter_turn_it_is_shown_at():
+    """Averaged over the four quarter turns, a network's reading of an image and of that image turned by a quarter
+    are the same, though the network alone reads them differently."""
+    import keras
+
+    from models.clock_net import Backbone, build_clock_model
+    from models.quarter_turns import read_outputs
+    from models.time_heads import HeadSpec
+
+    keras.utils.set_random_seed(0)
+    spec = HeadSpec("periodic")
+    network = build_clock_model(spec, 32, Backbone(widths=(4, 8)))
+    images = np.random.default_rng(0).integers(0, 256, (6, 32, 32, 1), dtype=np.uint8)
+    turned = np.rot90(images, 1, axes=(1, 2))
+    assert not np.allclose(read_outputs(network, spec, images, 8, turned=False),
+                           read_outputs(network, spec, turned, 8, turned=False), atol=1e-4)
+    np.testing.assert_allclose(read_outputs(network, spec, images, 8), read_outputs(network, spec, turned, 8),
+                               atol=1e-5)
 
 
 def test_batch_normalization_statistics_catch_up_within_a_short_training():
