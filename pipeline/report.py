@@ -129,10 +129,10 @@ def clock_section(report: Report, compare_id: str) -> None:
     """Every representation's common-sense error, and what the table says about the assignment's questions."""
     table = csv_artifact(compare_id, "comparison.csv")
     compare = tracking.get_run(compare_id)
+    size, epochs = (tracking.resolved_param(compare.data.params, key) for key in ("image_size", "epochs"))
     report.add(f"## Tell the time: label representations (run `{compare_id}`)", "",
-               f"Same backbone, data ({compare.data.params.get('image_size')} px) and budget "
-               f"({compare.data.params.get('epochs')} epochs at most) for every representation; errors are "
-               "common-sense errors in minutes on the test split."
+               f"Same backbone, data ({size} px) and budget ({epochs} epochs at most) for every representation; "
+               "errors are common-sense errors in minutes on the test split."
                + (f" Every representation started from one backbone pretrained on where the dial's 12 and the "
                   f"hands point (run `{compare.data.tags['backbone_run_id']}`)."
                   if compare.data.tags.get("backbone_run_id") else ""), "")
@@ -172,11 +172,11 @@ def champion_section(report: Report, champion_id: str) -> None:
                               ("worst_24.png", "The 24 worst test images")):
         report.figure(champion_id, artifact, caption)
     # `mlflow run` logs an empty parameter as typed (''); the step logs what it resolved it to beside it.
-    backbone = p.get("backbone_run.resolved", p.get("backbone_run", "none"))
+    backbone = tracking.resolved_param(p, "backbone_run", "none")
     report.add("### Model card: `clock-reader`", "",
                f"- **Model**: {t.get('representation')} head on a residual CNN (stage widths "
                f"{p.get('backbone.widths')}), {int(m.get('parameters', 0)):,} parameters, "
-               f"{p.get('image_size')} px grey input.",
+               f"{tracking.resolved_param(p, 'image_size')} px grey input.",
                f"- **Data**: {p.get('source')} clock images, split {p.get('split')} "
                f"({p.get('train_images')} training images; processed at `{p.get('processed_dir')}`); "
                f"test data digest `{t.get('test_data_digest', '?')[:16]}`.",

@@ -160,6 +160,11 @@ def log_params(params: Mapping[str, Any]) -> None:
         mlflow.log_params(fresh)
 
 
+def resolved_param(params: Mapping[str, str], key: str, default: str | None = None) -> str | None:
+    """A logged parameter's value as the step used it: its `.resolved` twin (see `log_params`) when there is one."""
+    return params.get(f"{key}.resolved", params.get(key, default))
+
+
 def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
     """Log finite numeric metrics; others (NaN from a diverged model is kept, None is skipped)."""
     mlflow.log_metrics({key: float(value) for key, value in metrics.items() if value is not None}, step=step)

@@ -324,6 +324,7 @@ def test_the_clock_comparison_trains_and_logs_each_head_type(study):
 def test_the_report_numbers_match_the_runs(study):
     text = study.report.read_text()
     assert study.report.with_suffix(".html").is_file()
+    assert "''" not in text, "a parameter left empty on the command line shows as typed, not as the step used it"
     for match in re.finditer(r"model selected on validation: \*\*([\d.]+)\*\* \(run `(\w+)`\)", text):
         assert float(match.group(1)) == round(study.client.get_run(match.group(2)).data.metrics["best_test_accuracy"],
                                               4)
