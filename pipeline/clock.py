@@ -248,7 +248,6 @@ def train_clock(request: ClockRequest, splits: Splits) -> dict:
                  callbacks=callbacks, verbose=2, eager=request.budget.eager)
     model.run_eagerly = trained.run_eagerly
     from models.common_sense_error import common_sense_error
-
     from models.time_heads import mean_outputs
 
     # Test readings average the four quarter turns of each image, as the logged reader does; the unturned

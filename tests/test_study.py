@@ -329,8 +329,9 @@ def test_the_report_numbers_match_the_runs(study):
         assert float(match.group(1)) == round(study.client.get_run(match.group(2)).data.metrics["best_test_accuracy"],
                                               4)
     champion_id = re.search(r"## The champion clock reader \(run `(\w+)`\)", text).group(1)
-    mean = study.client.get_run(champion_id).data.metrics["test_cse_mean"]
-    assert f"mean CSE {mean:.2f} min" in text
+    champion = study.client.get_run(champion_id).data.metrics
+    assert f"mean CSE {champion['test_cse_mean']:.2f} min" in text
+    assert f"read once: mean CSE {champion['single_view.test_cse_mean']:.2f} min" in text
     for run_id in set(re.findall(r"`([0-9a-f]{32})`", text)):
         assert study.client.get_run(run_id).info.status == "FINISHED"
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
