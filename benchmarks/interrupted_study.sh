@@ -15,7 +15,7 @@ study() { mlflow run "$ROOT" --env-manager local --experiment-name study --run-n
     -P report="$W/report.md"; }
 setsid bash -c "$(declare -f study); study" > "$W/first.log" 2>&1 &
 LEADER=$!
-until grep -q "step 4/9: search mlp  (then" "$W/first.log"; do sleep 1; done
+until grep -qs "step 4/9: search mlp  (then" "$W/first.log"; do sleep 1; done
 sleep 8   # inside the search: its trials are running
 echo "killing main (process group $LEADER) during: $(grep '^\[' "$W/first.log" | tail -1)"
 kill -TERM -- "-$LEADER"; wait "$LEADER"; echo "first run exit: $?"
