@@ -8,16 +8,46 @@ model loads in any Python with MLflow, TensorFlow and pandas, without this repos
 """
 from __future__ import annotations
 
+import importlib
 import json
+import sys
+from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from models.clock_input import as_grey_batch, resize_to
-from models.quarter_turns import read_outputs
-from models.time_heads import HeadSpec, decode, to_whole_minutes
+PACKAGE = "models"
+
+
+def own_modules(*names: str) -> list:
+    """Import `names` from the `models` package logged beside this file (its `code` folder), whichever `models`
+    the process already holds: another reader's, of other code, or the repository's. The process's own `models`
+    stays in place afterwards. Run from the repository (nothing logged beside it), a plain import."""
+    code = Path(__file__).resolve().parent / "code"
+    if not (code / PACKAGE / "__init__.py").is_file():
+        return [importlib.import_module(name) for name in names]
+    package = lambda name: name == PACKAGE or name.startswith(PACKAGE + ".")  # noqa: E731
+    held = {name: module for name, module in sys.modules.items() if package(name)}
+    for name in held:
+        del sys.modules[name]
+    sys.path.insert(0, str(code))
+    try:
+        return [importlib.import_module(name) for name in names]
+    finally:
+        sys.path.remove(str(code))
+        if held:
+            for name in [name for name in sys.modules if package(name)]:
+                del sys.modules[name]
+            sys.modules.update(held)
+
+
+clock_input, quarter_turns, time_heads = own_modules("models.clock_input", "models.quarter_turns",
+                                                     "models.time_heads")
+as_grey_batch, resize_to = clock_input.as_grey_batch, clock_input.resize_to
+read_outputs = quarter_turns.read_outputs
+HeadSpec, decode, to_whole_minutes = time_heads.HeadSpec, time_heads.decode, time_heads.to_whole_minutes
 
 PREDICT_BATCH = 128
 

@@ -90,6 +90,38 @@ def test_the_champion_loads_in_a_fresh_process_without_the_repository(registry, 
                for r in rows)
 
 
+TWO_READERS = """
+import json, sys
+import mlflow, numpy as np
+images = np.zeros((2, 75, 75), dtype=np.uint8)
+copies = {}
+for folder in sys.argv[1:]:
+    model = mlflow.pyfunc.load_model(folder)
+    model.predict(images)
+    reader = type(model.unwrap_python_model())
+    copies[folder] = reader.load_context.__globals__["decode"].__globals__["COPY"]
+print(json.dumps({"copies": copies, "process_models": sys.modules["models"].__file__}))
+"""
+
+
+def test_two_readers_of_different_code_load_in_one_process(registry, tmp_path):
+    """A reader's `models` package is its own, even when another reader's (of other code) is already loaded."""
+    name, _ = registry
+    folders = []
+    for copy in ("a", "b"):
+        folder = mlflow.artifacts.download_artifacts(f"models:/{name}@champion", dst_path=str(tmp_path / copy))
+        with open(os.path.join(folder, "code", "models", "time_heads.py"), "a") as f:
+            f.write(f"\nCOPY = {copy!r}\n")
+        folders.append(folder)
+    done = subprocess.run([sys.executable, "-c", TWO_READERS, *folders], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["copies"] == dict(zip(folders, ("a", "b")))
+    # The process keeps the `models` it had: the first reader's.
+    assert seen["process_models"].startswith(folders[0])
+
+
 def test_the_reader_takes_both_shapes_and_refuses_bad_input(registry):
     name, _ = registry
     model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
