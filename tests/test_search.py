@@ -114,6 +114,19 @@ def test_a_pruned_trial_ends_killed_with_a_pruned_tag(fashion, tmp_path):
     assert {t.data.metrics["epochs_trained"] for t in trials} == {1.0}
 
 
+def test_the_median_pruner_also_prunes_a_trial_at_chance_among_its_start_up_trials():
+    study = optuna.create_study(direction="maximize", pruner=search_step.make_pruner("median", 3))
+    stuck, learning = study.ask(), study.ask()
+    stuck.report(0.1, step=0)
+    learning.report(0.6, step=0)
+    # No trial has finished: the median rule alone would prune neither.
+    assert stuck.should_prune() and not learning.should_prune()
+    plain = optuna.create_study(direction="maximize", pruner=search_step.make_pruner("none", 3))
+    stuck = plain.ask()
+    stuck.report(0.1, step=0)
+    assert not stuck.should_prune()
+
+
 def test_searching_again_with_the_same_study_name_adds_trials(fashion, tmp_path):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     run_search(fashion, storage, budget=replace(TINY, n_trials=3), name="resumed")
