@@ -34,15 +34,17 @@ CHANCE_FLOOR = 0.2
 
 
 class MedianOrChance(optuna.pruners.BasePruner):
-    """The median rule, and any trial still at chance after an epoch, start-up trials included."""
+    """The median rule, and any trial still at chance after an epoch that is not its last, start-up trials
+    included. After the last epoch there is nothing left to save: the trial completes with what it reached
+    (a one-epoch smoke trial on 64 images is near chance and still a result)."""
 
-    def __init__(self, floor: float = CHANCE_FLOOR):
-        self.floor = floor
+    def __init__(self, epochs: int, floor: float = CHANCE_FLOOR):
+        self.last_step, self.floor = epochs - 1, floor
         self.median = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
         step = trial.last_step
-        if step is not None and trial.intermediate_values[step] <= self.floor:
+        if step is not None and step < self.last_step and trial.intermediate_values[step] <= self.floor:
             return True
         return self.median.prune(study, trial)
 
@@ -50,7 +52,7 @@ class MedianOrChance(optuna.pruners.BasePruner):
 def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
     """Median (after one epoch, once 3 trials finished; at chance, at once), Hyperband over the epochs, or none."""
     if name == "median":
-        return MedianOrChance()
+        return MedianOrChance(epochs)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1), reduction_factor=3)
     return optuna.pruners.NopPruner()

@@ -121,6 +121,10 @@ def test_the_median_pruner_also_prunes_a_trial_at_chance_among_its_start_up_tria
     learning.report(0.6, step=0)
     # No trial has finished: the median rule alone would prune neither.
     assert stuck.should_prune() and not learning.should_prune()
+    # After its last epoch a trial at chance completes: nothing is left to save.
+    last = study.ask()
+    last.report(0.1, step=2)
+    assert not last.should_prune()
     plain = optuna.create_study(direction="maximize", pruner=search_step.make_pruner("none", 3))
     stuck = plain.ask()
     stuck.report(0.1, step=0)
