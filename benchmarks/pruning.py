@@ -19,21 +19,22 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def run_study(family: str, pruner: str, trials: int, epochs: int, fraction: float, seed: int, folder: Path) -> dict:
+def run_study(family: str, pruner: str, n_trials: int, epochs: int, fraction: float, seed: int,
+              folder: Path) -> dict:
     """One study without refits; returns epochs trained, best validation accuracy, states and wall time."""
 
     from pipeline import search, tracking, trials
     from pipeline.datasets.splits import processed_dir, read_splits
     from pipeline.profiles import SearchBudget
 
-    budget = SearchBudget(n_trials=trials, timeout=10**6, epochs=epochs, train_fraction=fraction, refit_epochs=1,
+    budget = SearchBudget(n_trials=n_trials, timeout=10**6, epochs=epochs, train_fraction=fraction, refit_epochs=1,
                           patience=1)
     data = read_splits(processed_dir("fashion_mnist", "seed0"))
     storage = f"sqlite:///{folder / 'optuna.db'}"
     started = time.perf_counter()
     with tracking.start_run("pruning-benchmark", run_name=f"{family}-{pruner}"):
         study = search.open_study(f"{family}-{pruner}", storage, seed, search.make_pruner(pruner, epochs), family)
-        study.optimize(trials.objective_for(family, budget, data, seed), n_trials=trials)
+        study.optimize(trials.objective_for(family, budget, data, seed), n_trials=n_trials)
     states = [t.state.name for t in study.trials]
     return {"family": family, "pruner": pruner, "trials": len(study.trials),
             "pruned": states.count("PRUNED"), "epochs_trained": sum(t.user_attrs.get("epochs_trained", 0)
