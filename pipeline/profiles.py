@@ -110,7 +110,8 @@ PROFILES = {
         "full",
         # Measured here: a 3-block CNN trains at about 350 images/s, so a full epoch costs about 2.5 minutes;
         # the MLPs run at 5,000-20,000 images/s.
-        # MLP refits: 600 s is 30-80 epochs at those rates (at most 80, early stopping on 10 epochs).
+        # MLP refits: 600 s is 55 epochs or more at those rates (at most 80; measured refits stopped early,
+        # at 173-313 s).
         search={"mlp": SearchBudget(n_trials=100, timeout=2100, epochs=8, train_fraction=0.5, refit_epochs=80,
                                     patience=10, refit_seconds=600),
                 # Measured with 3 epochs a trial (benchmarks/README.md): the 60 trials took 45 minutes, the

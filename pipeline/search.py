@@ -50,7 +50,8 @@ class MedianOrChance(optuna.pruners.BasePruner):
 
 
 def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
-    """Median (after one epoch, once 3 trials finished; at chance, at once), Hyperband over the epochs, or none."""
+    """Median (after one epoch, once 3 trials finished; at chance before the last epoch, at once), Hyperband over
+    the epochs, or none."""
     if name == "median":
         return MedianOrChance(epochs)
     if name == "hyperband":
