@@ -30,6 +30,14 @@ class MetricAliases(keras.callbacks.Callback):
             logs.update({new: logs[old] for new, old in self.aliases.items() if old in logs})
 
 
+def start_fresh(seed: int) -> None:
+    """Before building the next model of a loop: clear Keras' global state, collect the previous models' garbage
+    now rather than in the middle of the next fit, and seed every random generator. (Seeding comes last: clearing
+    the session drops the seed Keras keeps in its global state.)"""
+    keras.backend.clear_session(free_memory=True)
+    keras.utils.set_random_seed(seed)
+
+
 def all_layers(model: keras.Model):
     """Every layer of `model`, those of nested models included."""
     for layer in model.layers:
@@ -126,11 +134,13 @@ class WallClock(keras.callbacks.Callback):
 
 @dataclass
 class Fitted:
-    """What a fit produced: per-epoch history, epochs run, wall seconds, and training images per second."""
+    """What a fit produced: per-epoch history, epochs run, wall seconds, training images per second (the first
+    epoch, which traces the model, included) and each epoch's training seconds."""
     history: dict[str, list[float]] = field(default_factory=dict)
     epochs: int = 0
     seconds: float = 0.0
     images_per_second: float = 0.0
+    epoch_seconds: list[float] = field(default_factory=list)
 
 
 def fit(model: keras.Model, x_train, y_train, *, validation=None, epochs: int, batch_size: int,
@@ -145,7 +155,8 @@ def fit(model: keras.Model, x_train, y_train, *, validation=None, epochs: int, b
     seconds = time.perf_counter() - started
     trained = len(timer.seconds)
     rate = len(x_train) * trained / max(sum(timer.seconds), 1e-9)
-    return Fitted({k: [float(v) for v in vals] for k, vals in history.history.items()}, trained, seconds, rate)
+    return Fitted({k: [float(v) for v in vals] for k, vals in history.history.items()}, trained, seconds, rate,
+                  list(timer.seconds))
 
 
 def early_stopping_callbacks(patience: int, monitor: str = "val_loss",

@@ -15,7 +15,7 @@ import optuna
 from pipeline import settings, tracking
 from pipeline.profiles import SearchBudget
 from pipeline.search_space import REFERENCE, suggest
-from pipeline.training import MetricsToRun, affordable_epochs, early_stopping_callbacks, fit, subset
+from pipeline.training import MetricsToRun, affordable_epochs, early_stopping_callbacks, fit, start_fresh, subset
 
 INPUT_SHAPE = (28, 28, 1)
 
@@ -68,7 +68,7 @@ def objective_for(family: str, budget: SearchBudget, data, seed: int, parent_run
             trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
             tracking.log_params({**config, "trial": trial.number, "epochs": budget.epochs,
                                  "train_images": len(y_train)})
-            keras.utils.set_random_seed(seed + trial.number)
+            start_fresh(seed + trial.number)
             model = compile_classifier(family, config)
             pruning = PruneOnReport(trial)
             fitted = fit(model, x_train, y_train, validation=(x_val, y_val), epochs=budget.epochs,
@@ -103,7 +103,7 @@ def train_to_budget(family: str, config: dict, input_shape, train, validation, t
     """Train a chosen configuration for good: learning rate cosine-decayed over the planned epochs, early stopping
     on validation accuracy within `seconds`, then one evaluation on validation and one on test.
     Returns (model, Fitted, (val_loss, val_accuracy), (test_loss, test_accuracy))."""
-    keras.utils.set_random_seed(seed)
+    start_fresh(seed)
     model = compile_classifier(family, config, input_shape,
                                decay_steps=steps_for(len(train[1]), config["batch_size"], epochs))
     fitted = fit(model, *train, validation=validation, epochs=epochs, batch_size=config["batch_size"], verbose=2,

@@ -168,6 +168,25 @@ def test_a_wall_time_budget_stops_a_fit_before_the_epoch_that_would_overrun_it()
     assert runs == {None: 4, 1e-3: 1}
 
 
+def test_a_trial_started_fresh_trains_the_same_whatever_the_process_built_before():
+    from pipeline.training import fit, start_fresh
+
+    x, y = np.random.default_rng(0).integers(0, 256, (64, 28, 28, 1), dtype=np.uint8), np.arange(64) % 10
+    config = {**REFERENCE["mlp"], "dropout": 0.3}
+
+    def trained():
+        start_fresh(7)
+        model = trials.compile_classifier("mlp", config)
+        fit(model, x, y, epochs=1, batch_size=32, eager=True)
+        return [layer.name for layer in model.layers], [w.copy() for w in model.get_weights()]
+
+    first_names, first_weights = trained()
+    trials.compile_classifier("cnn", REFERENCE["cnn"])  # another model in between, as in a study
+    names, weights = trained()
+    assert names == first_names
+    assert all(np.array_equal(a, b) for a, b in zip(first_weights, weights))
+
+
 def test_a_storage_that_does_not_answer_fails_before_tensorflow_loads(fashion):
     # A wrong URL should cost a second, not TensorFlow's import: the search opens its storage first.
     script = ("import sys\nfrom pipeline import search\ntry:\n    search.main(sys.argv[1:])\n"
