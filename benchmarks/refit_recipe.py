@@ -36,7 +36,10 @@ def main() -> None:
     from pipeline.trials import INPUT_SHAPE, train_to_budget
     from pipeline.training import affordable_epochs
 
-    entry = next(e for e in json.loads(Path(args.top_configs).read_text()) if e["rank"] == args.rank)
+    entries = {e["rank"]: e for e in json.loads(Path(args.top_configs).read_text())}
+    if args.rank not in entries:
+        parser.error(f"{args.top_configs}: no rank {args.rank} (ranks {sorted(entries)})")
+    entry = entries[args.rank]
     config = {**entry["config"], "augment": args.augment == "true"}
     data = read_splits(processed_dir("fashion_mnist", "seed0"))
     train, validation, test = ((s.x, s.y) for s in (data.train, data.validation, data.test))

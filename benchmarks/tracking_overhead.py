@@ -12,8 +12,8 @@ come in pairs, and each pair gives a ratio, so drift on the machine (epochs here
 next) hits both sides of a ratio; the median ratio is the figure. The order within a pair alternates (bare first,
 then tracked first), so whatever the first fit of a pair leaves behind (garbage, a warmer cache) does not land on
 one side only. Each fit starts as a trial does (`start_fresh`: Keras' session cleared and the garbage of the fits
-before collected, then seeded); `--keep-session` only seeds, as the search did before 2026-12-01, and leaves that
-garbage to be collected in the middle of a later fit. `--control` makes both sides of every pair bare: the ratios
+before collected, then seeded); `--keep-session` only seeds, as the search did before 2026-12-01 (measured: no
+difference in throughput, benchmarks/README.md). `--control` makes both sides of every pair bare: the ratios
 then show the noise floor.
 Prints one JSON line.
 """
@@ -39,6 +39,8 @@ def main() -> None:
     parser.add_argument("--keep-session", action="store_true",
                         help="seed each fit without clearing Keras' session or collecting garbage first")
     args = parser.parse_args()
+    if args.epochs < 2:
+        parser.error("--epochs must be at least 2: the steady-state figure leaves the first epoch out")
     tmp = tempfile.mkdtemp()
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
     import keras
