@@ -112,8 +112,11 @@ def train_to_budget(family: str, config: dict, input_shape, train, validation, t
 
 
 def refit(family: str, trial: optuna.trial.FrozenTrial, rank: int, budget: SearchBudget, data, seed: int):
-    """Retrain a top configuration on the training split with early stopping; evaluate it on the test split once."""
+    """Retrain a top configuration on the training split with early stopping; evaluate it on the test split once.
+    The budget may switch augmentation on for the long fit whatever the short trial chose."""
     config = config_of(trial)
+    if budget.refit_augment is not None:
+        config["augment"] = budget.refit_augment
     x_train, y_train = subset(data.train.x, data.train.y, budget.refit_fraction)
     x_val, y_val = subset(data.validation.x, data.validation.y, limit=budget.validation_limit)
     x_test, y_test = subset(data.test.x, data.test.y, limit=budget.test_limit)

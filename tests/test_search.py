@@ -15,7 +15,7 @@ import pytest
 
 from models.classifiers import build_classifier
 from pipeline import search as search_step
-from pipeline import settings, trials
+from pipeline import settings, tracking, trials
 from pipeline.preprocess import Request, prepare
 from pipeline.profiles import SearchBudget
 from pipeline.search_space import REFERENCE, SPACE, applies, suggest
@@ -145,6 +145,20 @@ def test_searching_again_with_the_same_study_name_adds_trials(fashion, tmp_path)
     assert [t.data.tags["trial"] for t in trials] == ["3"]
     refits = [c for c in children_of(again.info.run_id) if c.data.tags["step"] == "search-refit"]
     assert len(refits) == 3
+
+
+def test_refits_train_with_augmentation_when_the_budget_says_so_whatever_the_trial_chose(fashion, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    run_search(fashion, storage, budget=replace(TINY, n_trials=2, refit_augment=True), name="augmented")
+    search = latest("search")
+    study = optuna.load_study(study_name="augmented", storage=storage)
+    assert study.trials[0].params["augment"] is False  # Geron's reference MLP does not augment
+    refits = {int(c.data.tags["source_trial"]): c for c in children_of(search.info.run_id)
+              if c.data.tags["step"] == "search-refit"}
+    assert set(refits) == {0, 1}
+    assert {c.data.params["augment"] for c in refits.values()} == {"true"}
+    entries = tracking.load_json_artifact(search.info.run_id, "top_configs.json")
+    assert [e["config"]["augment"] for e in entries] == [True, True]
 
 
 def test_a_config_survives_the_round_trip_through_top_configs():
