@@ -1,28 +1,43 @@
 """Entry point `transfer`: retrain each family's top Fashion-MNIST configurations on CIFAR-10 and compare.
 
-    python -m pipeline.transfer --profile quick [--search-run-id ID ...] [--top-k 3] [--augment true]
+    python -m pipeline.transfer --profile quick [--search-run-id ID ...] [--top-configs FILE ...] [--top-k 3]
+        [--augment true]
 
-By default the configurations come from the latest finished search run of each family. Each retraining is a
-nested run tagged with its source trial and Fashion-MNIST scores; the parent logs the comparison table, a bar
-chart of the two data sets side by side, and the CIFAR-10 learning curves overlaid.
+By default the configurations come from the latest finished search run of each family; given search runs, or
+top_configs.json files saved from search runs (from another tracking server, say), take only their families.
+Each retraining is a nested run tagged with its source and its Fashion-MNIST scores; the parent logs the comparison
+table, a bar chart of the two data sets side by side, and the CIFAR-10 learning curves overlaid.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from mlflow.exceptions import MlflowException
 
 from pipeline import cli, plots, tracking
 from pipeline.datasets.splits import processed_dir, read_splits
 from pipeline.errors import InputError
 from pipeline.profiles import PROFILES, TransferBudget, get_profile
+from pipeline.search_space import applies
 from pipeline.trials import train_to_budget
 from pipeline.training import affordable_epochs, subset
 
 EXPERIMENT = "task1-transfer"
 CIFAR_SHAPE = (32, 32, 3)
 FAMILIES = ("mlp", "cnn")
+ENTRY_KEYS = ("rank", "family", "trial", "config", "val_accuracy", "test_accuracy")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One family's top configurations and where they came from (tags for the runs that retrain them)."""
+    family: str
+    entries: list[dict]
+    tags: dict[str, str]
 
 
 def latest_search(family: str) -> str:
@@ -42,7 +57,41 @@ def top_configs(search_run_id: str, top_k: int) -> list[dict]:
     return sorted(entries, key=lambda e: e["rank"])[:top_k]
 
 
-def retrain(entry: dict, search_run_id: str, budget: TransferBudget, data, augment: bool, seed: int) -> dict:
+def from_search_run(run_id: str, top_k: int) -> Source:
+    """A search run of this tracking store as a source."""
+    try:
+        run = tracking.get_run(run_id)
+    except MlflowException:
+        raise InputError(None, f"no run {run_id} in the tracking store") from None
+    family = run.data.tags.get("family")
+    if run.data.tags.get("step") != "search" or family not in FAMILIES:
+        raise InputError(None, f"run {run_id} is not a search run")
+    return Source(family, top_configs(run_id, top_k), {"source_search_run_id": run_id})
+
+
+def from_file(path: str | Path, top_k: int) -> list[Source]:
+    """A saved top_configs.json as sources, one per family it holds; every entry checked against the search space."""
+    try:
+        entries = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise InputError(path, "file not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(path, f"not a readable JSON file ({exc})") from None
+    if not isinstance(entries, list) or not entries:
+        raise InputError(path, "expected a non-empty list of top configurations, as a search run logs them")
+    for number, entry in enumerate(entries):
+        missing = [key for key in ENTRY_KEYS if not isinstance(entry, dict) or key not in entry]
+        if missing:
+            raise InputError(path, f"entry {number} lacks {', '.join(missing)}")
+        if entry["family"] not in FAMILIES or not isinstance(entry["config"], dict) or \
+                not applies(entry["family"], entry["config"]):
+            raise InputError(path, f"entry {number}: not a {entry['family']} configuration of the search space")
+    return [Source(family, sorted((e for e in entries if e["family"] == family), key=lambda e: e["rank"])[:top_k],
+                   {"source_top_configs": str(path)})
+            for family in FAMILIES if any(e["family"] == family for e in entries)]
+
+
+def retrain(entry: dict, source: dict[str, str], budget: TransferBudget, data, augment: bool, seed: int) -> dict:
     """Train one configuration on CIFAR-10 as a nested run; returns its row of the comparison."""
     family, config = entry["family"], {**entry["config"], "augment": augment}
     x_train, y_train = subset(data.train.x, data.train.y, budget.train_fraction)
@@ -53,7 +102,7 @@ def retrain(entry: dict, search_run_id: str, budget: TransferBudget, data, augme
     epochs = affordable_epochs(budget.epochs, budget.seconds, len(y_train), rate)
     with tracking.start_run(EXPERIMENT, run_name=f"{family}-rank-{entry['rank']}-cifar10", nested=True,
                             tags={"step": "transfer-model", "family": family, "fashion_mnist_rank": entry["rank"],
-                                  "source_trial": entry["trial"], "source_search_run_id": search_run_id,
+                                  "source_trial": entry["trial"], **source,
                                   "source_refit_run_id": entry.get("refit_run_id"),
                                   "fashion_mnist_val_accuracy": entry["val_accuracy"],
                                   "fashion_mnist_test_accuracy": entry["test_accuracy"]}):
@@ -86,21 +135,21 @@ def comparison(rows: list[dict]) -> pd.DataFrame:
     return table[order]
 
 
-def transfer(profile: str, search_run_ids: dict[str, str], top_k: int, augment: bool, seed: int,
+def transfer(profile: str, sources: list[Source], top_k: int, augment: bool, seed: int,
              data_dir: Path, epochs: int | None = None) -> pd.DataFrame:
     """Retrain the top configurations of each family on CIFAR-10 under one parent run."""
     data = read_splits(data_dir)
-    budgets = {family: get_profile(profile).transfer[family] for family in search_run_ids}
+    budgets = {source.family: get_profile(profile).transfer[source.family] for source in sources}
     if epochs is not None:
         budgets = {family: dataclasses.replace(b, epochs=epochs) for family, b in budgets.items()}
     rows = []
     with tracking.start_run(EXPERIMENT, run_name="transfer-cifar10", tags={"step": "transfer"}):
         tracking.log_params({"profile": profile, "top_k": top_k, "augment": augment, "seed": seed,
-                             "data_dir": str(data_dir), "search_run_ids": search_run_ids,
+                             "data_dir": str(data_dir), "sources": {s.family: s.tags for s in sources},
                              "budget": {f: dataclasses.asdict(b) for f, b in budgets.items()}})
-        for family, run_id in search_run_ids.items():
-            for entry in top_configs(run_id, top_k):
-                rows.append(retrain(entry, run_id, budgets[family], data, augment, seed))
+        for source in sources:
+            for entry in source.entries:
+                rows.append(retrain(entry, source.tags, budgets[source.family], data, augment, seed))
         table = comparison(rows)
         tracking.log_table(table, "comparison.csv", markdown=True)
         labels = table["family"] + " #" + table["fashion_mnist_rank"].astype(str)
@@ -124,6 +173,8 @@ def build_parser():
     p.add_argument("--profile", default="quick", choices=sorted(PROFILES))
     p.add_argument("--search-run-id", action="append", default=[],
                    help="a search run to take configurations from (repeatable); default: the latest of each family")
+    p.add_argument("--top-configs", action="append", default=[],
+                   help="a top_configs.json saved from a search run (repeatable), instead of a run of this store")
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--epochs", type=cli.optional(int), default=None, help="default: the profile's")
     p.add_argument("--augment", type=cli.boolean, default=True, help="flips and shifts while training")
@@ -132,13 +183,20 @@ def build_parser():
     return p
 
 
+def listed(values: list[str]) -> list[str]:
+    """Repeated or comma-separated command-line values, as one list."""
+    return [i.strip() for item in values for i in str(item).split(",") if i.strip()]
+
+
 def run(args) -> pd.DataFrame:
-    given = [i for item in args.search_run_id for i in str(item).split(",") if i.strip()]
-    if given:
-        runs = {tracking.get_run(i.strip()).data.tags.get("family"): i.strip() for i in given}
-    else:
-        runs = {family: latest_search(family) for family in FAMILIES}
-    return transfer(args.profile, runs, args.top_k, args.augment, args.seed,
+    files = [source for path in listed(args.top_configs) for source in from_file(path, args.top_k)]
+    runs = [from_search_run(run_id, args.top_k) for run_id in listed(args.search_run_id)]
+    sources = runs + files or [from_search_run(latest_search(family), args.top_k) for family in FAMILIES]
+    families = [source.family for source in sources]
+    if len(set(families)) < len(families):
+        raise InputError(None, "each family's configurations must come from one search run or file; "
+                               f"given: {', '.join(f'{s.family} from {next(iter(s.tags.values()))}' for s in sources)}")
+    return transfer(args.profile, sources, args.top_k, args.augment, args.seed,
                     Path(args.data) if args.data else processed_dir("cifar10", f"seed{args.seed}"), args.epochs)
 
 

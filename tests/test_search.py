@@ -170,6 +170,66 @@ def test_a_config_survives_the_round_trip_through_top_configs():
     assert cifar.input_shape == (None, 32, 32, 3) and cifar.output_shape == (None, 10)
 
 
+def saved_top_configs(path, entries):
+    path.write_text(json.dumps(entries))
+    return str(path)
+
+
+REFERENCE_ENTRY = {"rank": 1, "family": "mlp", "trial": 7, "config": REFERENCE["mlp"], "val_accuracy": 0.9,
+                   "test_accuracy": 0.89}
+
+
+def test_the_transfer_takes_a_top_configs_file_saved_from_a_search(store, cifar_dir, tmp_path):
+    from pipeline import preprocess, transfer
+
+    preprocess.main(["--dataset", "cifar10", "--source", str(cifar_dir)])
+    path = saved_top_configs(tmp_path / "top_configs.json",
+                             [REFERENCE_ENTRY, {**REFERENCE_ENTRY, "rank": 2, "trial": 3}])
+    table = transfer.run(transfer.build_parser().parse_args(
+        ["--profile", "smoke", "--top-configs", path, "--top-k", "1", "--epochs", "1"]))
+    assert list(table["family"]) == ["mlp"] and list(table["trial"]) == [7]
+    model = mlflow.get_run(table["run_id"][0])
+    assert model.data.tags["source_top_configs"] == path and model.data.tags["fashion_mnist_test_accuracy"] == "0.89"
+    assert "source_search_run_id" not in model.data.tags
+
+
+BAD_TOP_CONFIGS = [
+    ("missing", None, "file not found"),
+    ("not JSON", "{[", "not a readable JSON file"),
+    ("a dict", {"rank": 1}, "expected a non-empty list"),
+    ("no config", [{k: v for k, v in REFERENCE_ENTRY.items() if k != "config"}], "entry 0 lacks config"),
+    ("outside the space", [{**REFERENCE_ENTRY, "config": {**REFERENCE["mlp"], "activation": "softplus"}}],
+     "entry 0: not a mlp configuration of the search space"),
+]
+
+
+@pytest.mark.parametrize("name, content, problem", BAD_TOP_CONFIGS, ids=[c[0] for c in BAD_TOP_CONFIGS])
+def test_a_bad_top_configs_file_is_one_line_and_starts_no_run(name, content, problem, store, tmp_path, capsys):
+    from pipeline import transfer
+
+    path = tmp_path / "top_configs.json"
+    if content is not None:
+        path.write_text(content if isinstance(content, str) else json.dumps(content))
+    with pytest.raises(SystemExit) as exit_info:
+        transfer.main(["--profile", "smoke", "--top-configs", str(path)])
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}: {problem}"), lines
+    assert not mlflow.search_runs([store], output_format="list")
+
+
+def test_one_family_from_two_sources_is_refused_before_any_run(store, tmp_path, capsys):
+    from pipeline import transfer
+
+    first = saved_top_configs(tmp_path / "first.json", [REFERENCE_ENTRY])
+    second = saved_top_configs(tmp_path / "second.json", [REFERENCE_ENTRY])
+    with pytest.raises(SystemExit):
+        transfer.main(["--profile", "smoke", "--top-configs", f"{first},{second}"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and f"mlp from {first}, mlp from {second}" in lines[0], lines
+    assert not mlflow.search_runs([store], output_format="list")
+
+
 def test_a_wall_time_budget_stops_a_fit_before_the_epoch_that_would_overrun_it():
     from pipeline.training import early_stopping_callbacks, fit
 
