@@ -38,9 +38,9 @@ class MedianOrChance(optuna.pruners.BasePruner):
     included. After the last epoch there is nothing left to save: the trial completes with what it reached
     (a one-epoch smoke trial on 64 images is near chance and still a result)."""
 
-    def __init__(self, epochs: int, floor: float = CHANCE_FLOOR):
+    def __init__(self, epochs: int, floor: float = CHANCE_FLOOR, warmup: int = 0):
         self.last_step, self.floor = epochs - 1, floor
-        self.median = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
+        self.median = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=warmup)
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
         step = trial.last_step
@@ -49,11 +49,11 @@ class MedianOrChance(optuna.pruners.BasePruner):
         return self.median.prune(study, trial)
 
 
-def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
-    """Median (after one epoch, once 3 trials finished; at chance before the last epoch, at once), Hyperband over
-    the epochs, or none."""
+def make_pruner(name: str, epochs: int, warmup: int = 0) -> optuna.pruners.BasePruner:
+    """Median (after `warmup` + 1 epochs, once 3 trials finished; at chance before the last epoch, at once),
+    Hyperband over the epochs, or none."""
     if name == "median":
-        return MedianOrChance(epochs)
+        return MedianOrChance(epochs, warmup=warmup)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1), reduction_factor=3)
     return optuna.pruners.NopPruner()
@@ -148,10 +148,10 @@ def search(family: str, budget: SearchBudget, *, profile: str, storage: str, stu
     data = read_splits(data_dir)
     started = time.perf_counter()
     pruner_name = pruner if isinstance(pruner, str) else type(pruner).__name__
+    if isinstance(pruner, str):
+        pruner = make_pruner(pruner, budget.epochs, budget.prune_warmup)
     # Opened before the run starts: a storage that cannot be reached leaves no failed run behind.
-    study = open_study(study_name, storage, seed,
-                       make_pruner(pruner, budget.epochs) if isinstance(pruner, str) else pruner, family,
-                       heartbeat=heartbeat)
+    study = open_study(study_name, storage, seed, pruner, family, heartbeat=heartbeat)
     with tracking.start_run(EXPERIMENT, run_name=f"search-{family}",
                             tags={"step": "search", "family": family, "study_name": study_name}):
         from pipeline import trials  # TensorFlow loads only now that the storage and the tracking server answered
@@ -258,8 +258,8 @@ def join(family: str, budget: SearchBudget, *, storage: str, study_name: str, se
     """Another machine's share of a running search: worker processes add trials under its parent run. This
     machine's own run (a `search-worker` run under the same parent) records what it contributed."""
     read_splits(data_dir)  # bad data stops here, before any worker starts
-    open_study(study_name, storage, seed, make_pruner(pruner, budget.epochs), family, create=False,
-               heartbeat=heartbeat)
+    open_study(study_name, storage, seed, make_pruner(pruner, budget.epochs, budget.prune_warmup), family,
+               create=False, heartbeat=heartbeat)
     with tracking.start_run(EXPERIMENT, run_name=f"search-{family}-workers",
                             tags={"step": "search-worker", "family": family, "study_name": study_name,
                                   "mlflow.parentRunId": parent_run_id}):

@@ -78,8 +78,9 @@ def work(args) -> None:
 
     budget = SearchBudget(**json.loads(args.budget))
     url = study_storage.resolve("")
-    study = search.open_study(args.study_name, url, args.seed, search.make_pruner(args.pruner, budget.epochs),
-                              args.family, create=False, heartbeat=args.heartbeat)
+    pruner = search.make_pruner(args.pruner, budget.epochs, budget.prune_warmup)
+    study = search.open_study(args.study_name, url, args.seed, pruner, args.family, create=False,
+                              heartbeat=args.heartbeat)
     objective = trials.objective_for(args.family, budget, read_splits(Path(args.data)), args.seed,
                                      parent_run_id=args.parent_run_id)
     print(f"{args.name}: pid {os.getpid()} on cores {args.cores}, {budget.n_trials} trials", flush=True)

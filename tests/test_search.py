@@ -131,6 +131,24 @@ def test_the_median_pruner_also_prunes_a_trial_at_chance_among_its_start_up_tria
     assert not stuck.should_prune()
 
 
+def test_the_median_rule_waits_for_its_warmup_epochs_and_the_chance_floor_does_not():
+    study = optuna.create_study(direction="maximize", pruner=search_step.make_pruner("median", 8, warmup=3))
+    for value in (0.9, 0.9, 0.9):
+        done = study.ask()
+        for step in range(8):
+            done.report(value, step=step)
+        study.tell(done, value)
+    slow = study.ask()
+    for step in range(3):
+        slow.report(0.5, step=step)
+        assert not slow.should_prune(), f"pruned within its warmup, at epoch {step + 1}"
+    slow.report(0.5, step=3)
+    assert slow.should_prune()
+    stuck = study.ask()
+    stuck.report(0.1, step=0)
+    assert stuck.should_prune()
+
+
 def test_searching_again_with_the_same_study_name_adds_trials(fashion, tmp_path):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     run_search(fashion, storage, budget=replace(TINY, n_trials=3), name="resumed")
