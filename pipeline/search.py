@@ -18,7 +18,7 @@ from pipeline import cli, plots, search_workers, settings, study_storage, tracki
 from pipeline.datasets.splits import processed_dir, read_splits
 from pipeline.errors import InputError, StepFailed
 from pipeline.profiles import PROFILES, SearchBudget, get_profile
-from pipeline.search_space import REFERENCE, space_table
+from pipeline.search_space import STARTING_POINTS, space_table
 
 EXPERIMENT = settings.SEARCH_EXPERIMENT
 TOP_K = 3
@@ -66,8 +66,9 @@ def default_study_name(family: str, profile: str, seed: int) -> str:
 
 def open_study(name: str, storage_url: str, seed: int, pruner: optuna.pruners.BasePruner, family: str, *,
                create: bool = True, heartbeat: int = study_storage.HEARTBEAT_SECONDS) -> optuna.Study:
-    """Create the study (its first trial Geron's reference network), or load it to add trials; the sampler's seed
-    moves on with the trials already run. Safe when several workers start at once on a fresh database."""
+    """Create the study (its first trials the starting points, Geron's reference network first), or load it to add
+    trials; the sampler's seed moves on with the trials already run. Safe when several workers start at once on a
+    fresh database."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with study_storage.reporting_errors(storage_url), study_storage.creation_lock(storage_url):
         storage = study_storage.open_storage(storage_url, heartbeat, stale_trial_callback=requeue_lost_trial)
@@ -86,7 +87,8 @@ def open_study(name: str, storage_url: str, seed: int, pruner: optuna.pruners.Ba
         study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True,
                                     sampler=sampler, pruner=pruner)
         if create and not study.trials:
-            study.enqueue_trial(REFERENCE[family])
+            for config in STARTING_POINTS[family]:
+                study.enqueue_trial(config)
         return study
 
 

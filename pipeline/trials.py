@@ -14,7 +14,7 @@ import optuna
 
 from pipeline import settings, tracking
 from pipeline.profiles import SearchBudget
-from pipeline.search_space import REFERENCE, suggest
+from pipeline.search_space import REFERENCE, STARTING_POINTS, suggest
 from pipeline.training import MetricsToRun, affordable_epochs, early_stopping_callbacks, fit, start_fresh, subset
 
 INPUT_SHAPE = (28, 28, 1)
@@ -62,7 +62,8 @@ def objective_for(family: str, budget: SearchBudget, data, seed: int, parent_run
         with tracking.start_run(settings.SEARCH_EXPERIMENT, run_name=f"{family}-trial-{trial.number}", nested=True,
                                 parent_run_id=parent_run_id,
                                 tags={"step": "search-trial", "family": family, "trial": trial.number,
-                                      "reference": reference},
+                                      "reference": reference,
+                                      "starting_point": config in STARTING_POINTS[family]},
                                 killed_by=(optuna.TrialPruned,)) as run:
             trial.set_user_attr("mlflow_run_id", run.info.run_id)
             trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")

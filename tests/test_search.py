@@ -18,7 +18,7 @@ from pipeline import search as search_step
 from pipeline import settings, tracking, trials
 from pipeline.preprocess import Request, prepare
 from pipeline.profiles import SearchBudget
-from pipeline.search_space import REFERENCE, SPACE, applies, suggest
+from pipeline.search_space import REFERENCE, SPACE, STARTING_POINTS, applies, suggest
 from tests.conftest import free_port
 
 TINY = SearchBudget(n_trials=4, timeout=300, epochs=1, train_fraction=1.0, refit_epochs=1, patience=1, eager=True)
@@ -67,6 +67,26 @@ def test_the_reference_networks_are_points_of_the_space(family):
     model = build_classifier(family, REFERENCE[family], (28, 28, 1))
     dense = [layer.units for layer in model.layers if layer.__class__.__name__ == "Dense"]
     assert dense == ([300, 100, 10] if family == "mlp" else [128, 64, 10])
+
+
+@pytest.mark.parametrize("family", ["mlp", "cnn"])
+def test_a_new_study_queues_its_starting_points_reference_first_and_a_resumed_one_queues_none(family, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    assert STARTING_POINTS[family][0] == REFERENCE[family]
+    assert all(applies(family, config) for config in STARTING_POINTS[family])
+    study = search_step.open_study("fresh", storage, 0, optuna.pruners.NopPruner(), family)
+    queued = [t.system_attrs["fixed_params"] for t in study.trials]
+    assert queued == STARTING_POINTS[family]
+    again = search_step.open_study("fresh", storage, 0, optuna.pruners.NopPruner(), family)
+    assert len(again.trials) == len(STARTING_POINTS[family])
+
+
+def test_the_modernised_cnn_is_gerons_layout_at_half_the_filters_with_batch_norm():
+    modern = build_classifier("cnn", STARTING_POINTS["cnn"][1], (28, 28, 1))
+    convs = [(layer.filters, layer.kernel_size[0]) for layer in modern.layers
+             if layer.__class__.__name__ == "Conv2D"]
+    assert convs == [(32, 3), (64, 3), (64, 3), (128, 3), (128, 3)]
+    assert any(layer.__class__.__name__ == "BatchNormalization" for layer in modern.layers)
 
 
 def test_geron_cnn_layer_table():

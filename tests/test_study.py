@@ -256,6 +256,8 @@ def test_a_search_logs_trials_plots_top_configs_and_one_model(study, family):
     reference = trials[0]
     assert reference.data.tags["reference"] == "True"
     assert reference.data.params["units_1" if family == "mlp" else "first_kernel"] == ("300" if family == "mlp" else "7")
+    starts = 1 if family == "mlp" else 2  # the CNN study also starts from the modernised reference
+    assert [t.data.tags["starting_point"] for t in trials] == ["True"] * starts + ["False"] * (3 - starts)
     for trial in trials:
         assert trial.info.status in ("FINISHED", "KILLED")
         assert {"loss", "accuracy", "val_loss", "val_accuracy", "final_val_accuracy", "wall_seconds",
