@@ -160,7 +160,10 @@ def search(family: str, budget: SearchBudget, *, profile: str, storage: str, stu
         tracking.log_params({"family": family, "profile": profile, "study": study_name,
                              "optuna_storage": study_storage.masked(storage), "seed": seed, "pruner": pruner_name,
                              "workers": workers, "data_dir": str(data_dir), "budget": dataclasses.asdict(budget)})
-        before, target = len(study.trials), finished_trials(study) + budget.n_trials
+        # Trials queued and not yet run (a new study's starting points, a lost trial queued again) are added here.
+        before = len(study.get_trials(deepcopy=False, states=tuple(s for s in optuna.trial.TrialState
+                                                                    if s != optuna.trial.TrialState.WAITING)))
+        target = finished_trials(study) + budget.n_trials
         if workers > 1:
             print(f"search {family}: {workers} workers join study {study_name} under parent run "
                   f"{tracking.active_run_id()}", flush=True)

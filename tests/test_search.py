@@ -176,6 +176,8 @@ def test_searching_again_with_the_same_study_name_adds_trials(fashion, tmp_path)
     run_search(fashion, storage, budget=replace(TINY, n_trials=1), name="resumed")
     again = latest("search")
     assert again.info.run_id != first.info.run_id
+    assert (first.data.metrics["trials_added"], first.data.metrics["trials_total"]) == (3, 3)  # reference included
+    assert (again.data.metrics["trials_added"], again.data.metrics["trials_total"]) == (1, 4)
     assert again.data.params["study"] == first.data.params["study"] == "resumed"
     numbers = [t.number for t in optuna.load_study(study_name="resumed", storage=storage).trials]
     assert numbers == [0, 1, 2, 3]
