@@ -116,7 +116,8 @@ PROFILES = {
         # at 173-313 s). On a faster machine 100 trials took 22 of the 35 minutes: up to 200, so the timeout ends
         # the search. The refits' patience spans their whole schedule: stopped by a patience of 10 at epochs
         # 26-42 of 80, their learning rate was still at 46-76% of its start; the same three configurations
-        # trained through the cosine tail gained 0.38-1.19 test points in 395-561 s (benchmarks/README.md).
+        # trained through the cosine tail gained 0.38-1.19 test points in 395-561 s, and the whole search with it
+        # tested at 90.86% in 55 minutes (benchmarks/README.md).
         search={"mlp": SearchBudget(n_trials=200, timeout=2100, epochs=8, train_fraction=0.5, refit_epochs=80,
                                     patience=80, refit_seconds=600),
                 # Measured with 3 epochs a trial (benchmarks/README.md): the 60 trials took 45 minutes, the
