@@ -161,8 +161,7 @@ def search(family: str, budget: SearchBudget, *, profile: str, storage: str, stu
                              "optuna_storage": study_storage.masked(storage), "seed": seed, "pruner": pruner_name,
                              "workers": workers, "data_dir": str(data_dir), "budget": dataclasses.asdict(budget)})
         # Trials queued and not yet run (a new study's starting points, a lost trial queued again) are added here.
-        before = len(study.get_trials(deepcopy=False, states=tuple(s for s in optuna.trial.TrialState
-                                                                    if s != optuna.trial.TrialState.WAITING)))
+        before = len(study.trials) - len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
         target = finished_trials(study) + budget.n_trials
         if workers > 1:
             print(f"search {family}: {workers} workers join study {study_name} under parent run "

@@ -50,8 +50,18 @@ def steps_for(images: int, batch_size: int, epochs: int) -> int:
     return -(-images // batch_size) * epochs
 
 
+def trial_score(val_accuracies: list[float], best_epoch: bool) -> float:
+    """What a trial reports to the study: the validation accuracy of its last epoch, or of its best one (as the
+    refit's early stopping keeps its best weights; NaN epochs never count as best)."""
+    if not best_epoch:
+        return val_accuracies[-1]
+    finite = [a for a in val_accuracies if np.isfinite(a)]
+    return max(finite) if finite else val_accuracies[-1]
+
+
 def objective_for(family: str, budget: SearchBudget, data, seed: int, parent_run_id: str | None = None):
-    """The trial function: ask for a config, train it briefly on part of the data, return validation accuracy.
+    """The trial function: ask for a config, train it briefly on part of the data, return validation accuracy
+    (after its last epoch, or its best epoch's if the budget says so).
     Its MLflow run nests under the active run, or under `parent_run_id` in a worker process."""
     x_train, y_train = subset(data.train.x, data.train.y, budget.train_fraction)
     x_val, y_val = subset(data.validation.x, data.validation.y, limit=budget.validation_limit)
@@ -75,8 +85,10 @@ def objective_for(family: str, budget: SearchBudget, data, seed: int, parent_run
             fitted = fit(model, x_train, y_train, validation=(x_val, y_val), epochs=budget.epochs,
                          batch_size=config["batch_size"], eager=budget.eager,
                          callbacks=[MetricsToRun(), pruning, keras.callbacks.TerminateOnNaN()])
-            accuracy = fitted.history.get("val_accuracy", [0.0])[-1]
-            tracking.log_metrics({"final_val_accuracy": accuracy, "wall_seconds": fitted.seconds,
+            accuracies = fitted.history.get("val_accuracy", [0.0])
+            accuracy = trial_score(accuracies, budget.score_best_epoch)
+            tracking.log_metrics({"final_val_accuracy": accuracies[-1], "trial_score": accuracy,
+                                  "wall_seconds": fitted.seconds,
                                   "images_per_second": fitted.images_per_second,
                                   "parameters": model.count_params(), "epochs_trained": fitted.epochs})
             trial.set_user_attr("epochs_trained", fitted.epochs)

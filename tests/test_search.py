@@ -134,6 +134,31 @@ def test_a_pruned_trial_ends_killed_with_a_pruned_tag(fashion, tmp_path):
     assert {t.data.metrics["epochs_trained"] for t in trials} == {1.0}
 
 
+def test_a_trial_scores_its_last_epoch_or_its_best_one_when_the_budget_says_so():
+    overfitting = [0.80, 0.89, 0.87]
+    assert trials.trial_score(overfitting, best_epoch=False) == 0.87
+    assert trials.trial_score(overfitting, best_epoch=True) == 0.89
+    assert trials.trial_score([0.5, float("nan")], best_epoch=True) == 0.5
+    assert np.isnan(trials.trial_score([float("nan")], best_epoch=True))
+
+
+def test_a_search_scoring_best_epochs_reports_them_to_the_study_and_the_trial_runs(fashion, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    budget = replace(TINY, n_trials=2, epochs=3, score_best_epoch=True)
+    run_search(fashion, storage, pruner=optuna.pruners.NopPruner(), budget=budget, name="best-epoch")
+    study = optuna.load_study(study_name="best-epoch", storage=storage)
+    runs = {int(c.data.tags["trial"]): c for c in children_of(latest("search").info.run_id)
+            if c.data.tags["step"] == "search-trial"}
+    client = mlflow.MlflowClient()
+    for trial in study.trials:
+        history = [m.value for m in sorted(client.get_metric_history(runs[trial.number].info.run_id,
+                                                                     "val_accuracy"), key=lambda m: m.step)]
+        assert len(history) == 3
+        assert trial.value == pytest.approx(max(history))
+        assert runs[trial.number].data.metrics["trial_score"] == pytest.approx(max(history))
+        assert runs[trial.number].data.metrics["final_val_accuracy"] == pytest.approx(history[-1])
+
+
 def test_the_median_pruner_also_prunes_a_trial_at_chance_among_its_start_up_trials():
     study = optuna.create_study(direction="maximize", pruner=search_step.make_pruner("median", 3))
     stuck, learning = study.ask(), study.ask()
