@@ -45,13 +45,14 @@ def main() -> None:
     train, validation, test = ((s.x, s.y) for s in (data.train, data.validation, data.test))
     epochs = affordable_epochs(args.epochs, args.seconds, len(train[1]), entry.get("images_per_second"))
     with tracking.start_run("refit-recipe", run_name=f"rank-{args.rank}-augment-{args.augment}"):
-        _, fitted, (_, val_accuracy), (_, test_accuracy) = train_to_budget(
+        trained = train_to_budget(
             entry["family"], config, INPUT_SHAPE, train, validation, test, epochs=epochs, patience=args.patience,
             seconds=args.seconds, eager=False, seed=0)
+    fitted, val_accuracy, test_accuracy = trained.fitted, trained.val_accuracy, trained.test_accuracy
     print(json.dumps({"family": entry["family"], "rank": args.rank, "trial": entry["trial"],
                       "augment": config["augment"], "planned_epochs": epochs, "epochs": fitted.epochs,
                       "seconds": round(fitted.seconds), "val_accuracy": round(float(val_accuracy), 4),
-                      "test_accuracy": round(float(test_accuracy), 4),
+                      "test_accuracy": round(float(test_accuracy), 4), "mirror_averaged": trained.mirror_averaged,
                       "search_refit": {"augment": entry["config"].get("augment"), "epochs": entry["epochs"],
                                        "val_accuracy": round(entry["val_accuracy"], 4),
                                        "test_accuracy": round(entry["test_accuracy"], 4)}}))

@@ -108,18 +108,21 @@ def retrain(entry: dict, source: dict[str, str], budget: TransferBudget, data, a
                                   "fashion_mnist_test_accuracy": entry["test_accuracy"]}):
         tracking.log_params({**config, "family": family, "max_epochs": epochs, "patience": budget.patience,
                              "train_images": len(y_train)})
-        model, fitted, (_, val_accuracy), (_, test_accuracy) = train_to_budget(
+        trained = train_to_budget(
             family, config, CIFAR_SHAPE, (x_train, y_train), (x_val, y_val), (x_test, y_test), epochs=epochs,
             patience=budget.patience, seconds=budget.seconds, eager=budget.eager, seed=seed)
+        fitted, val_accuracy, test_accuracy = trained.fitted, trained.val_accuracy, trained.test_accuracy
+        parameters = trained.classifier.count_params()
         metrics = {"val_accuracy_best": val_accuracy, "test_accuracy": test_accuracy, "epochs_trained": fitted.epochs,
-                   "wall_seconds": fitted.seconds, "parameters": model.count_params()}
+                   "wall_seconds": fitted.seconds, "parameters": parameters}
         tracking.log_metrics(metrics)
         run_id = tracking.active_run_id()
     print(f"{family} rank {entry['rank']} on CIFAR-10: validation {val_accuracy:.4f}, test {test_accuracy:.4f}")
     return {"family": family, "fashion_mnist_rank": entry["rank"], "trial": entry["trial"],
             "fashion_mnist_val_accuracy": entry["val_accuracy"], "fashion_mnist_test_accuracy": entry["test_accuracy"],
             "cifar10_val_accuracy": val_accuracy, "cifar10_test_accuracy": test_accuracy,
-            "epochs": fitted.epochs, "wall_seconds": fitted.seconds, "parameters": model.count_params(),
+            "mirror_averaged": trained.mirror_averaged, "epochs": fitted.epochs, "wall_seconds": fitted.seconds,
+            "parameters": parameters,
             "run_id": run_id, "curve": fitted.history.get("val_accuracy", [])}
 
 

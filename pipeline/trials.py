@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -15,7 +16,7 @@ import optuna
 from pipeline import settings, tracking
 from pipeline.profiles import SearchBudget
 from pipeline.search_space import REFERENCE, STARTING_POINTS, suggest
-from pipeline.training import MetricsToRun, affordable_epochs, early_stopping_callbacks, fit, start_fresh, subset
+from pipeline.training import Fitted, MetricsToRun, affordable_epochs, early_stopping_callbacks, fit, start_fresh, subset
 
 INPUT_SHAPE = (28, 28, 1)
 
@@ -111,17 +112,54 @@ def config_of(trial: optuna.trial.FrozenTrial) -> dict:
     return dict(trial.params)
 
 
+@dataclass
+class Trained:
+    """A chosen configuration trained for good: the classifier, the model that reads for it (the classifier, or
+    the classifier averaged over each image and its mirror), and how each did."""
+    classifier: keras.Model
+    reader: keras.Model
+    fitted: Fitted
+    val_loss: float
+    val_accuracy: float
+    test_loss: float
+    test_accuracy: float
+    mirror_averaged: bool
+
+
+def choose_reader(classifier: keras.Model, config: dict, input_shape, validation, eager: bool):
+    """The classifier itself, or, if it trained on left-right flips and the average over each image and its mirror
+    validates better, that average; chosen on validation only. Returns (reader, mirror_averaged, val_loss,
+    val_accuracy) and logs both validation accuracies to the active run."""
+    from models.mirror_average import mirror_averaged
+
+    val_loss, val_accuracy = classifier.evaluate(*validation, verbose=0)
+    if not config.get("augment", False):
+        return classifier, False, val_loss, val_accuracy
+    averaged = mirror_averaged(classifier, input_shape)
+    averaged.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    averaged.run_eagerly = eager
+    averaged_loss, averaged_accuracy = averaged.evaluate(*validation, verbose=0)
+    tracking.log_metrics({"val_accuracy_plain": val_accuracy, "val_accuracy_mirror_averaged": averaged_accuracy})
+    if averaged_accuracy > val_accuracy:
+        return averaged, True, averaged_loss, averaged_accuracy
+    return classifier, False, val_loss, val_accuracy
+
+
 def train_to_budget(family: str, config: dict, input_shape, train, validation, test, *, epochs: int, patience: int,
-                    seconds: int | None, eager: bool, seed: int):
+                    seconds: int | None, eager: bool, seed: int) -> Trained:
     """Train a chosen configuration for good: learning rate cosine-decayed over the planned epochs, early stopping
-    on validation accuracy within `seconds`, then one evaluation on validation and one on test.
-    Returns (model, Fitted, (val_loss, val_accuracy), (test_loss, test_accuracy))."""
+    on validation accuracy within `seconds`; choose how it reads on validation (`choose_reader`), then evaluate
+    that reader on test, once."""
     start_fresh(seed)
     model = compile_classifier(family, config, input_shape,
                                decay_steps=steps_for(len(train[1]), config["batch_size"], epochs))
     fitted = fit(model, *train, validation=validation, epochs=epochs, batch_size=config["batch_size"], verbose=2,
                  eager=eager, callbacks=[MetricsToRun(), *early_stopping_callbacks(patience, "val_accuracy", seconds)])
-    return model, fitted, model.evaluate(*validation, verbose=0), model.evaluate(*test, verbose=0)
+    reader, averaged, val_loss, val_accuracy = choose_reader(model, config, input_shape, validation, eager)
+    tracking.set_tags({"mirror_averaged": averaged})
+    test_loss, test_accuracy = reader.evaluate(*test, verbose=0)
+    return Trained(model, reader, fitted, float(val_loss), float(val_accuracy), float(test_loss),
+                   float(test_accuracy), averaged)
 
 
 def refit(family: str, trial: optuna.trial.FrozenTrial, rank: int, budget: SearchBudget, data, seed: int):
@@ -140,17 +178,18 @@ def refit(family: str, trial: optuna.trial.FrozenTrial, rank: int, budget: Searc
                                   "source_trial": trial.number}):
         tracking.log_params({**config, "rank": rank, "source_trial": trial.number, "max_epochs": epochs,
                              "patience": budget.patience, "train_images": len(y_train)})
-        model, fitted, (_, val_accuracy), (test_loss, test_accuracy) = train_to_budget(
+        trained = train_to_budget(
             family, config, INPUT_SHAPE, (x_train, y_train), (x_val, y_val), (x_test, y_test), epochs=epochs,
             patience=budget.patience, seconds=budget.refit_seconds, eager=budget.eager, seed=seed)
-        tracking.log_metrics({"best_val_accuracy": val_accuracy, "test_accuracy": test_accuracy,
-                              "test_loss": test_loss, "wall_seconds": fitted.seconds,
+        fitted, parameters = trained.fitted, trained.classifier.count_params()
+        tracking.log_metrics({"best_val_accuracy": trained.val_accuracy, "test_accuracy": trained.test_accuracy,
+                              "test_loss": trained.test_loss, "wall_seconds": fitted.seconds,
                               "images_per_second": fitted.images_per_second, "epochs_trained": fitted.epochs,
-                              "parameters": model.count_params()})
+                              "parameters": parameters})
         entry = {"rank": rank, "family": family, "trial": trial.number, "config": config,
-                 "trial_val_accuracy": trial.value, "val_accuracy": float(val_accuracy),
-                 "test_accuracy": float(test_accuracy), "epochs": fitted.epochs, "wall_seconds": fitted.seconds,
-                 "parameters": int(model.count_params()), "images_per_second": fitted.images_per_second,
-                 "trial_run_id": trial.user_attrs.get("mlflow_run_id"),
+                 "trial_val_accuracy": trial.value, "val_accuracy": trained.val_accuracy,
+                 "test_accuracy": trained.test_accuracy, "mirror_averaged": trained.mirror_averaged,
+                 "epochs": fitted.epochs, "wall_seconds": fitted.seconds, "parameters": int(parameters),
+                 "images_per_second": fitted.images_per_second, "trial_run_id": trial.user_attrs.get("mlflow_run_id"),
                  "refit_run_id": tracking.active_run_id()}
-    return entry, model
+    return entry, trained.reader

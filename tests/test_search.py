@@ -224,6 +224,31 @@ def test_refits_train_with_augmentation_when_the_budget_says_so_whatever_the_tri
     assert {c.data.params["augment"] for c in refits.values()} == {"true"}
     entries = tracking.load_json_artifact(search.info.run_id, "top_configs.json")
     assert [e["config"]["augment"] for e in entries] == [True, True]
+    # Trained on flips, each refit reads as it validates better: alone, or averaged with the mirror image.
+    for entry in entries:
+        metrics = refits[entry["trial"]].data.metrics
+        plain, averaged = metrics["val_accuracy_plain"], metrics["val_accuracy_mirror_averaged"]
+        assert entry["mirror_averaged"] == (averaged > plain)
+        assert entry["val_accuracy"] == pytest.approx(max(plain, averaged))
+        assert refits[entry["trial"]].data.tags["mirror_averaged"] == str(entry["mirror_averaged"])
+
+
+@pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3)])
+def test_the_mirror_averaged_model_is_the_mean_over_each_image_and_its_mirror_and_loads_as_plain_keras(shape,
+                                                                                                       tmp_path):
+    import keras
+
+    from models.mirror_average import mirror_averaged
+
+    classifier = build_classifier("cnn", {**REFERENCE["cnn"], "filters": 4, "n_blocks": 1, "dense_layers": 0}, shape)
+    images = np.random.default_rng(0).integers(0, 256, (6, *shape), dtype=np.uint8)
+    expected = (classifier.predict(images, verbose=0) + classifier.predict(images[:, :, ::-1], verbose=0)) / 2
+    averaged = mirror_averaged(classifier, shape)
+    np.testing.assert_allclose(averaged.predict(images, verbose=0), expected, atol=1e-6)
+    assert not np.allclose(expected, classifier.predict(images, verbose=0), atol=1e-6)  # the mirror counts
+    averaged.save(tmp_path / "averaged.keras")
+    loaded = keras.saving.load_model(tmp_path / "averaged.keras")  # no custom objects to register
+    np.testing.assert_allclose(loaded.predict(images, verbose=0), expected, atol=1e-6)
 
 
 def test_a_config_survives_the_round_trip_through_top_configs():
