@@ -115,7 +115,7 @@ def config_of(trial: optuna.trial.FrozenTrial) -> dict:
 @dataclass
 class Trained:
     """A chosen configuration trained for good: the classifier, the model that reads for it (the classifier, or
-    the classifier averaged over each image and its mirror), and how each did."""
+    the classifier averaged over each image and its mirror), and how that reader did on validation and test."""
     classifier: keras.Model
     reader: keras.Model
     fitted: Fitted
