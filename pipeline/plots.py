@@ -123,7 +123,8 @@ def grouped_bars(table, category: str, series: list[str], ylabel: str, title: st
     ax.set_xticks(positions + 0.4 - width / 2, table[category], rotation=30, ha="right", fontsize=8)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend()
+    ax.margins(y=0.18)  # headroom, so that the legend in one row above the bars hides none of their labels
+    ax.legend(loc="upper center", ncol=len(series))
     fig.tight_layout()
     return fig
 
