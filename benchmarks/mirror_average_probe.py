@@ -1,0 +1,58 @@
+"""Mirror-average probe: how much reading each image and its left-right mirror, averaged, adds to a classifier
+trained on flips, epoch by epoch.
+
+    python benchmarks/mirror_average_probe.py --top-configs benchmarks/results/full-cnn-fifth-top-trials.json \\
+        [--rank 3] [--epochs 6]
+
+Trains the configuration with flips and shifts on the whole processed Fashion-MNIST training split, its learning
+rate cosine-decayed over `--epochs` as a refit's is, and after every epoch prints the validation and test accuracy
+of the classifier alone and averaged with its mirror reading (`models/mirror_average.py`). The test figures are
+printed for this study of the method only; the pipeline chooses on validation and tests once.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--top-configs", required=True, help="a top_configs.json (or a file in its format)")
+    parser.add_argument("--rank", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=6)
+    args = parser.parse_args()
+    import keras
+
+    from models.mirror_average import mirror_averaged
+    from pipeline.datasets.splits import processed_dir, read_splits
+    from pipeline.training import fit, start_fresh
+    from pipeline.trials import INPUT_SHAPE, compile_classifier, steps_for
+
+    entries = {e["rank"]: e for e in json.loads(Path(args.top_configs).read_text())}
+    if args.rank not in entries:
+        parser.error(f"{args.top_configs}: no rank {args.rank} (ranks {sorted(entries)})")
+    config = {**entries[args.rank]["config"], "augment": True}
+    data = read_splits(processed_dir("fashion_mnist", "seed0"))
+    start_fresh(0)
+    model = compile_classifier("cnn" if "n_blocks" in config else "mlp", config, INPUT_SHAPE,
+                               decay_steps=steps_for(len(data.train.y), config["batch_size"], args.epochs))
+    averaged = mirror_averaged(model, INPUT_SHAPE)
+
+    class Probe(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            row = {"epoch": epoch + 1}
+            for name, split in (("val", data.validation), ("test", data.test)):
+                plain = (model.predict(split.x, batch_size=512, verbose=0).argmax(1) == split.y).mean()
+                both = (averaged.predict(split.x, batch_size=512, verbose=0).argmax(1) == split.y).mean()
+                row.update({f"{name}_plain": round(float(plain), 4), f"{name}_mirror_averaged": round(float(both), 4)})
+            print(json.dumps(row), flush=True)
+
+    fit(model, data.train.x, data.train.y, epochs=args.epochs, batch_size=config["batch_size"], callbacks=[Probe()])
+
+
+if __name__ == "__main__":
+    main()
