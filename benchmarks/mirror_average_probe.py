@@ -35,10 +35,11 @@ def main() -> None:
     entries = {e["rank"]: e for e in json.loads(Path(args.top_configs).read_text())}
     if args.rank not in entries:
         parser.error(f"{args.top_configs}: no rank {args.rank} (ranks {sorted(entries)})")
-    config = {**entries[args.rank]["config"], "augment": True}
+    entry = entries[args.rank]
+    config = {**entry["config"], "augment": True}
     data = read_splits(processed_dir("fashion_mnist", "seed0"))
     start_fresh(0)
-    model = compile_classifier("cnn" if "n_blocks" in config else "mlp", config, INPUT_SHAPE,
+    model = compile_classifier(entry["family"], config, INPUT_SHAPE,
                                decay_steps=steps_for(len(data.train.y), config["batch_size"], args.epochs))
     averaged = mirror_averaged(model, INPUT_SHAPE)
 
