@@ -19,12 +19,26 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    from pipeline import cli
+
+    parser = cli.parser(__doc__.splitlines()[0])
     parser.add_argument("--top-configs", required=True, help="a top_configs.json (or a file in its format)")
     parser.add_argument("--rank", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=6)
-    args = parser.parse_args()
+    return parser
+
+
+def probe(args) -> None:
+    from pipeline.errors import InputError
+    from pipeline.transfer import read_json
+
+    entries = {e["rank"]: e for e in read_json(args.top_configs)}
+    if args.rank not in entries:
+        raise InputError(args.top_configs, f"no rank {args.rank} (ranks {sorted(entries)})")
+    entry = entries[args.rank]
+    config = {**entry["config"], "augment": True}
+
     import keras
 
     from models.mirror_average import mirror_averaged
@@ -32,11 +46,6 @@ def main() -> None:
     from pipeline.training import fit, start_fresh
     from pipeline.trials import INPUT_SHAPE, compile_classifier, steps_for
 
-    entries = {e["rank"]: e for e in json.loads(Path(args.top_configs).read_text())}
-    if args.rank not in entries:
-        parser.error(f"{args.top_configs}: no rank {args.rank} (ranks {sorted(entries)})")
-    entry = entries[args.rank]
-    config = {**entry["config"], "augment": True}
     data = read_splits(processed_dir("fashion_mnist", "seed0"))
     start_fresh(0)
     model = compile_classifier(entry["family"], config, INPUT_SHAPE,
@@ -53,6 +62,12 @@ def main() -> None:
             print(json.dumps(row), flush=True)
 
     fit(model, data.train.x, data.train.y, epochs=args.epochs, batch_size=config["batch_size"], callbacks=[Probe()])
+
+
+def main() -> None:
+    from pipeline import cli
+
+    cli.main_with(build_parser, probe)
 
 
 if __name__ == "__main__":

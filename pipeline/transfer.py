@@ -69,14 +69,19 @@ def from_search_run(run_id: str, top_k: int) -> Source:
     return Source(family, top_configs(run_id, top_k), {"source_search_run_id": run_id})
 
 
-def from_file(path: str | Path, top_k: int) -> list[Source]:
-    """A saved top_configs.json as sources, one per family it holds; every entry checked against the search space."""
+def read_json(path: str | Path):
+    """A JSON file's content; a missing or unreadable file is an InputError naming it."""
     try:
-        entries = json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise InputError(path, "file not found") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(path, f"not a readable JSON file ({exc})") from None
+
+
+def from_file(path: str | Path, top_k: int) -> list[Source]:
+    """A saved top_configs.json as sources, one per family it holds; every entry checked against the search space."""
+    entries = read_json(path)
     if not isinstance(entries, list) or not entries:
         raise InputError(path, "expected a non-empty list of top configurations, as a search run logs them")
     for number, entry in enumerate(entries):
