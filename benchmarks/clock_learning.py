@@ -40,11 +40,18 @@ def main() -> None:
     import keras
     import numpy as np
 
-    from models.clock_net import (Backbone, build_clock_model, build_clock_trainer, compile_clock_model,
-                                  compile_clock_trainer, warmup_cosine)
+    from models.clock_net import (
+        Backbone,
+        build_clock_model,
+        build_clock_trainer,
+        compile_clock_model,
+        compile_clock_trainer,
+        warmup_cosine,
+    )
     from models.time_heads import HeadSpec
-    from pipeline.clock import ClockRequest, dial_targets, load_clock_data, minutes_of
-    from pipeline.profiles import ClockBudget
+    from pipeline.clock.data import dial_targets, load_clock_data, minutes_of
+    from pipeline.clock.request import ClockRequest
+    from pipeline.config import ClockBudget
 
     spec = HeadSpec(head=args.head)
     request = ClockRequest(head={"head": args.head}, image_size=args.size, count=18000,

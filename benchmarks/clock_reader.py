@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def genuine_samples(folder: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(names, grey images, true minutes past 12) of the labelled samples in `folder`."""
-    from pipeline.predict import read_image
+    from pipeline.steps.predict import read_image
 
     names, images, minutes = [], [], []
     for path in sorted(folder.glob("*.png")):
@@ -44,10 +44,10 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=2000)
     args = parser.parse_args()
     from models.common_sense_error import common_sense_error
-    from pipeline import tracking
     from pipeline.datasets.splits import processed_dir, read_splits
+    from pipeline.tracking import registry
 
-    reader = tracking.load_pyfunc(args.model_uri)
+    reader = registry.load_pyfunc(args.model_uri)
     size = int(reader.metadata.metadata["image_size"])
     variant = next(p for p in sorted((processed_dir("clock", "x").parent).glob(f"synthetic-{size}px-*")))
     test = read_splits(variant).test

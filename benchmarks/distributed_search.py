@@ -29,7 +29,7 @@ def main() -> None:
     p.add_argument("--demos", default="load,crash,restart", help="which demonstrations, comma-separated")
     args = p.parse_args()
 
-    from benchmarks.local_services import local_services
+    from scripts.local_services import local_services
 
     with local_services() as services:
         demonstrate(services, args.workers, args.trials_per_worker, args.demos.split(","))
@@ -40,14 +40,14 @@ def demonstrate(services, workers_wanted: int, trials_per_worker: int, demos: li
     import mlflow
     import optuna
 
-    from tests.conftest import make_fashion_mnist
+    from scripts.sample_data import make_fashion_mnist
 
     folder, storage, env = services.folder, services.storage_url, services.env()
     os.environ.update({k: env[k] for k in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")})
     client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
 
     def search(study: str, trials: int, workers: int, *extra: str, wait: bool = True):
-        command = [sys.executable, "-m", "pipeline.search", "--family", "mlp", "--profile", "smoke", "--storage",
+        command = [sys.executable, "-m", "pipeline.steps.search", "--family", "mlp", "--profile", "smoke", "--storage",
                    "env:OPTUNA_URL", "--study-name", study, "--n-trials", str(trials), "--workers", str(workers),
                    "--timeout", "3600", "--heartbeat", "2", *extra]
         if not wait:
@@ -72,7 +72,7 @@ def demonstrate(services, workers_wanted: int, trials_per_worker: int, demos: li
         trials = optuna.load_study(study_name=study, storage=storage).trials
         return {s: sum(t.state.name == s for t in trials) for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")}
 
-    subprocess.run([sys.executable, "-m", "pipeline.preprocess", "--dataset", "fashion_mnist", "--source",
+    subprocess.run([sys.executable, "-m", "pipeline.steps.preprocess", "--dataset", "fashion_mnist", "--source",
                     str(make_fashion_mnist(folder / "fashion-mnist"))], env=env, check=True, capture_output=True)
     if "load" in demos:
         n = workers_wanted * trials_per_worker

@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def probe(args) -> None:
     from pipeline.errors import InputError
-    from pipeline.transfer import read_json
+    from pipeline.steps.transfer import read_json
 
     entries = {e["rank"]: e for e in read_json(args.top_configs)}
     if args.rank not in entries:
@@ -43,8 +43,8 @@ def probe(args) -> None:
 
     from models.mirror_average import mirror_averaged
     from pipeline.datasets.splits import processed_dir, read_splits
+    from pipeline.search.trials import INPUT_SHAPE, compile_classifier, steps_for
     from pipeline.training import fit, start_fresh
-    from pipeline.trials import INPUT_SHAPE, compile_classifier, steps_for
 
     data = read_splits(processed_dir("fashion_mnist", "seed0"))
     start_fresh(0)

@@ -23,17 +23,19 @@ def run_study(family: str, pruner: str, n_trials: int, epochs: int, fraction: fl
               folder: Path) -> dict:
     """One study without refits; returns epochs trained, best validation accuracy, states and wall time."""
 
-    from pipeline import search, tracking, trials
+    from pipeline.config import SearchBudget
     from pipeline.datasets.splits import processed_dir, read_splits
-    from pipeline.profiles import SearchBudget
+    from pipeline.search import trials
+    from pipeline.search.study import make_pruner, open_study
+    from pipeline.tracking import runs
 
     budget = SearchBudget(n_trials=n_trials, timeout=10**6, epochs=epochs, train_fraction=fraction, refit_epochs=1,
                           patience=1)
     data = read_splits(processed_dir("fashion_mnist", "seed0"))
     storage = f"sqlite:///{folder / 'optuna.db'}"
     started = time.perf_counter()
-    with tracking.start_run("pruning-benchmark", run_name=f"{family}-{pruner}"):
-        study = search.open_study(f"{family}-{pruner}", storage, seed, search.make_pruner(pruner, epochs), family)
+    with runs.start_run("pruning-benchmark", run_name=f"{family}-{pruner}"):
+        study = open_study(f"{family}-{pruner}", storage, seed, make_pruner(pruner, epochs), family)
         study.optimize(trials.objective_for(family, budget, data, seed), n_trials=n_trials)
     states = [t.state.name for t in study.trials]
     return {"family": family, "pruner": pruner, "trials": len(study.trials),

@@ -31,9 +31,9 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=6)
     args = parser.parse_args()
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(tempfile.mkdtemp()) / 'mlflow.db'}"
-    from pipeline import tracking
     from pipeline.datasets.splits import processed_dir, read_splits
-    from pipeline.trials import INPUT_SHAPE, train_to_budget
+    from pipeline.search.trials import INPUT_SHAPE, train_to_budget
+    from pipeline.tracking import runs
     from pipeline.training import affordable_epochs
 
     entries = {e["rank"]: e for e in json.loads(Path(args.top_configs).read_text())}
@@ -44,7 +44,7 @@ def main() -> None:
     data = read_splits(processed_dir("fashion_mnist", "seed0"))
     train, validation, test = ((s.x, s.y) for s in (data.train, data.validation, data.test))
     epochs = affordable_epochs(args.epochs, args.seconds, len(train[1]), entry.get("images_per_second"))
-    with tracking.start_run("refit-recipe", run_name=f"rank-{args.rank}-augment-{args.augment}"):
+    with runs.start_run("refit-recipe", run_name=f"rank-{args.rank}-augment-{args.augment}"):
         trained = train_to_budget(
             entry["family"], config, INPUT_SHAPE, train, validation, test, epochs=epochs, patience=args.patience,
             seconds=args.seconds, eager=False, seed=0)

@@ -47,15 +47,17 @@ def main() -> None:
     import numpy as np
     import optuna
 
-    from pipeline import search, tracking, trials
     from pipeline.datasets.splits import processed_dir, read_splits
+    from pipeline.search import trials
+    from pipeline.search.space import REFERENCE
+    from pipeline.tracking import runs
     from pipeline.training import MetricsToRun, fit, start_fresh
 
     data = read_splits(processed_dir("fashion_mnist", "seed0"))
     x, y = data.train.x[:args.images], data.train.y[:args.images]
     validation = (data.validation.x[:2000], data.validation.y[:2000])
-    config = {**search.REFERENCE["cnn"], "batch_norm": True, "batch_size": 128, "filters": 32} \
-        if args.family == "cnn" else {**search.REFERENCE["mlp"], "batch_size": 128}
+    config = {**REFERENCE["cnn"], "batch_norm": True, "batch_size": 128, "filters": 32} \
+        if args.family == "cnn" else {**REFERENCE["mlp"], "batch_size": 128}
     # The pruning report and question cost what they cost in a trial, but the answer is always no: a pruned fit
     # would stop after fewer epochs, and its images/s would then be mostly the first epoch's tracing. (Until
     # 2026-12-01 this study had Optuna's default median pruner, and tracked fits got pruned.)
@@ -71,9 +73,9 @@ def main() -> None:
         begin(seed)
         model = trials.compile_classifier(args.family, config)
         trial = study.ask()
-        with tracking.start_run("overhead", run_name="parent"), \
-                tracking.start_run("overhead", run_name=f"trial-{seed}", nested=True):
-            tracking.log_params(config)
+        with runs.start_run("overhead", run_name="parent"), \
+                runs.start_run("overhead", run_name=f"trial-{seed}", nested=True):
+            runs.log_params(config)
             fitted = fit(model, x, y, validation=validation, epochs=args.epochs, batch_size=config["batch_size"],
                          callbacks=[MetricsToRun(), trials.PruneOnReport(trial)])
         study.tell(trial, 0.0)

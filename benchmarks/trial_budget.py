@@ -29,10 +29,10 @@ def main() -> None:
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(tempfile.mkdtemp()) / 'mlflow.db'}"
     import optuna
 
-    from pipeline import tracking
+    from pipeline.config import get_profile
     from pipeline.datasets.splits import processed_dir, read_splits
-    from pipeline.profiles import get_profile
-    from pipeline.trials import objective_for
+    from pipeline.search.trials import objective_for
+    from pipeline.tracking import runs
 
     entries = {e["rank"]: e for e in json.loads(Path(args.top_configs).read_text())}
     if args.rank not in entries:
@@ -42,7 +42,7 @@ def main() -> None:
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
     for augment in (False, True):
         study.enqueue_trial({**config, "augment": augment})
-    with tracking.start_run("trial-budget", run_name=f"rank-{args.rank}-{args.profile}"):
+    with runs.start_run("trial-budget", run_name=f"rank-{args.rank}-{args.profile}"):
         study.optimize(objective_for(family, budget, read_splits(processed_dir("fashion_mnist", "seed0")), seed=0),
                        n_trials=2)
     for trial in study.trials:

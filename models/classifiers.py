@@ -1,6 +1,6 @@
 """Image classifiers built from a flat config (the search's answers): the MLP and CNN families, and their optimizers.
 
-Configs are plain dicts with the keys of `pipeline.search_space`; every builder is a pure function of it.
+Configs are plain dicts with the keys of `pipeline.search.space`; every builder is a pure function of it.
 """
 from __future__ import annotations
 

@@ -61,8 +61,9 @@ def note_figure(text: str):
 
 def study_figures(study) -> dict:
     """Optuna's own matplotlib plots of a study: history, importances, parallel coordinates, intermediate values."""
-    import optuna.visualization.matplotlib as ovm
     import warnings
+
+    import optuna.visualization.matplotlib as ovm
 
     figures = {}
     for name, draw in (("optimization_history", ovm.plot_optimization_history),

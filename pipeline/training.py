@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from pipeline import tracking
+from pipeline.tracking import runs
 
 
 class MetricsToRun(keras.callbacks.Callback):
     """Log every epoch's metrics (loss, accuracy, their val_ twins, learning rate) to the active MLflow run."""
 
     def on_epoch_end(self, epoch, logs=None):
-        tracking.log_metrics({k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0}, step=epoch)
+        runs.log_metrics({k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0}, step=epoch)
 
 
 class MetricAliases(keras.callbacks.Callback):

@@ -14,10 +14,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline import predict, tracking
-from pipeline.clock_reader import times_table
-from tests.conftest import free_port, use_store, wait_for_http
-
+from pipeline.serving.clock_reader import times_table
+from pipeline.steps import predict
+from pipeline.tracking import registry as model_registry
+from pipeline.tracking import runs
+from scripts.local_services import free_port, wait_for_http
+from tests.conftest import use_store
 
 
 def tiny_reader(image_size: int = 75) -> str:
@@ -26,7 +28,7 @@ def tiny_reader(image_size: int = 75) -> str:
     from models.time_heads import HeadSpec
 
     network = build_clock_model(HeadSpec("classification", n_classes=24), image_size, Backbone(widths=(4, 8)))
-    return tracking.log_clock_reader(network, {"head": {"head": "classification", "n_classes": 24},
+    return model_registry.log_clock_reader(network, {"head": {"head": "classification", "n_classes": 24},
                                                "image_size": image_size, "quarter_turns": True})
 
 
@@ -37,9 +39,9 @@ def registry(tracking_uri, tmp_path_factory):
     with pytest.MonkeyPatch.context() as monkeypatch:
         use_store(monkeypatch, folder)
         name = f"clock-reader-{folder.name}"
-        with tracking.start_run("test"):
+        with runs.start_run("test"):
             uri = tiny_reader()
-        version, moved, _ = tracking.register_if_better(uri, name, 10.0, "digest-a")
+        version, moved, _ = model_registry.register_if_better(uri, name, 10.0, "digest-a")
         assert moved and version == "1"
         yield name, folder
 
@@ -50,13 +52,13 @@ def champion_version(name: str) -> str:
 
 def test_champion_moves_only_for_a_better_model_on_the_same_test_data(registry):
     name, _ = registry
-    with tracking.start_run("test"):
+    with runs.start_run("test"):
         uri = tiny_reader()
-    worse = tracking.register_if_better(uri, name, 12.5, "digest-a")
+    worse = model_registry.register_if_better(uri, name, 12.5, "digest-a")
     assert worse[1] is False and "does not beat" in worse[2] and champion_version(name) == "1"
-    other_data = tracking.register_if_better(uri, name, 1.0, "digest-b")
+    other_data = model_registry.register_if_better(uri, name, 1.0, "digest-b")
     assert other_data[1] is False and "other data" in other_data[2] and champion_version(name) == "1"
-    better = tracking.register_if_better(uri, name, 7.0, "digest-a")
+    better = model_registry.register_if_better(uri, name, 7.0, "digest-a")
     assert better[1] is True and champion_version(name) == better[0]
     decision = mlflow.MlflowClient().get_model_version(name, worse[0]).tags["champion_decision"]
     assert "does not beat" in decision
@@ -236,7 +238,12 @@ def test_batch_normalization_statistics_catch_up_within_a_short_training():
     outputs) is fitted traced here, as the quick and full profiles fit it."""
     import keras
 
-    from models.clock_net import Backbone, build_clock_trainer, compile_clock_trainer, dial_encoding
+    from models.clock_net import (
+        Backbone,
+        build_clock_trainer,
+        compile_clock_trainer,
+        dial_encoding,
+    )
     from models.time_heads import HeadSpec
 
     keras.utils.set_random_seed(0)
@@ -291,10 +298,11 @@ def test_precise_batch_norm_sets_the_statistics_the_layer_sees_and_validates_wit
 
 def test_the_dial_target_is_each_rendered_training_clock_s_rotation(store):
     from models.clock_net import dial_encoding
-    from pipeline.clock import ClockRequest, dial_targets, load_clock_data
+    from pipeline.clock.data import dial_targets, load_clock_data
+    from pipeline.clock.request import ClockRequest
+    from pipeline.config import ClockBudget
     from pipeline.datasets.clock_renderer import pose_rotations, render_random
     from pipeline.datasets.splits import split_indices
-    from pipeline.profiles import ClockBudget
 
     request = ClockRequest(head={"head": "periodic"}, image_size=75, count=80, seed=3,
                            budget=ClockBudget(epochs=1, patience=1, train_limit=16))
@@ -312,10 +320,11 @@ def test_the_dial_target_is_each_rendered_training_clock_s_rotation(store):
 
 
 def test_without_the_renderer_s_order_there_is_no_dial_target(store, clock_dir):
-    from pipeline.clock import ClockRequest, dial_targets, load_clock_data
+    from pipeline.clock.data import dial_targets, load_clock_data
+    from pipeline.clock.request import ClockRequest
+    from pipeline.config import ClockBudget
     from pipeline.datasets.splits import Split, Splits
     from pipeline.errors import InputError
-    from pipeline.profiles import ClockBudget
 
     budget = ClockBudget(epochs=1, patience=1)
     course = ClockRequest(head={"head": "periodic"}, source=str(clock_dir), budget=budget)
@@ -345,31 +354,32 @@ def test_every_model_of_a_comparison_starts_from_the_pretrained_backbone(store):
 
     from models.clock_net import Backbone, build_clock_model
     from models.time_heads import HeadSpec
-    from pipeline import clock_backbone
-    from pipeline.clock import ClockRequest, load_clock_data
+    from pipeline.clock.backbone import WEIGHTS, fetch, pretrain, start_from
+    from pipeline.clock.data import load_clock_data
+    from pipeline.clock.request import ClockRequest
+    from pipeline.config import ClockBudget
     from pipeline.errors import InputError
-    from pipeline.profiles import ClockBudget
 
     request = ClockRequest(head={"head": "periodic"}, image_size=75, count=80, seed=3,
                            budget=ClockBudget(epochs=1, patience=1, widths=(4, 8), batch_size=16, eager=True))
-    with tracking.start_run("test", run_name="clock-backbone"):
-        clock_backbone.pretrain(request, load_clock_data(request), epochs=1)
-        run_id = tracking.active_run_id()
+    with runs.start_run("test", run_name="clock-backbone"):
+        pretrain(request, load_clock_data(request), epochs=1)
+        run_id = runs.active_run_id()
     run = mlflow.get_run(run_id)
     assert "dial_loss" in run.data.metrics and "val_hands_loss" in run.data.metrics
     with tempfile.TemporaryDirectory() as tmp:
-        folder = clock_backbone.fetch(run_id, Path(tmp))
+        folder = fetch(run_id, Path(tmp))
         model = build_clock_model(HeadSpec("regression"), 75, Backbone(widths=(4, 8)))
         before = model.get_layer("hours").get_weights()
-        clock_backbone.start_from(folder, model, 75, Backbone(widths=(4, 8)))
+        start_from(folder, model, 75, Backbone(widths=(4, 8)))
         pretrained = build_clock_model(HeadSpec("periodic"), 75, Backbone(widths=(4, 8))).get_layer("backbone")
-        pretrained.load_weights(folder / clock_backbone.WEIGHTS)
+        pretrained.load_weights(folder / WEIGHTS)
         for got, want in zip(model.get_layer("backbone").get_weights(), pretrained.get_weights()):
             np.testing.assert_array_equal(got, want)
         for got, want in zip(model.get_layer("hours").get_weights(), before):  # the head stays fresh
             np.testing.assert_array_equal(got, want)
         other = build_clock_model(HeadSpec("regression"), 75, Backbone(widths=(8, 16)))
         with pytest.raises(InputError, match="backbone.json"):
-            clock_backbone.start_from(folder, other, 75, Backbone(widths=(8, 16)))
+            start_from(folder, other, 75, Backbone(widths=(8, 16)))
     with pytest.raises(InputError, match="no pretrained backbone"):
-        clock_backbone.fetch("0" * 32, Path(tempfile.gettempdir()))
+        fetch("0" * 32, Path(tempfile.gettempdir()))

@@ -9,7 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from models.common_sense_error import common_sense_error, minutes_on_dial
-from models.time_heads import HeadSpec, cse_metric, decode, loss_function, to_whole_minutes
+from models.time_heads import (
+    HeadSpec,
+    cse_metric,
+    decode,
+    loss_function,
+    to_whole_minutes,
+)
 
 times = st.integers(min_value=0, max_value=719)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipeline import config
 from pipeline.datasets import cifar10, fashion_mnist
 from pipeline.datasets.clock_files import load_clock_folder, save_clock_folder
 from pipeline.datasets.splits import read_splits, reusable, shuffle_split, write_splits
@@ -19,10 +20,9 @@ def test_fashion_mnist_reads_idx_files(fashion_mnist_dir):
 
 
 def test_fashion_mnist_prefers_the_given_folder_over_data_raw(fashion_mnist_dir, store):
-    from pipeline import settings
 
     assert fashion_mnist.find_files(fashion_mnist_dir) == fashion_mnist_dir
-    assert fashion_mnist.candidate_dirs(None)[0] == settings.RAW_DIR / "fashion-mnist"
+    assert fashion_mnist.candidate_dirs(None)[0] == config.RAW_DIR / "fashion-mnist"
 
 
 def test_fashion_mnist_folder_from_environment(fashion_mnist_dir, monkeypatch):

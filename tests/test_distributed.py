@@ -19,7 +19,8 @@ import mlflow
 import optuna
 import pytest
 
-from tests.conftest import LocalServices, free_port, make_fashion_mnist
+from scripts.local_services import LocalServices, free_port
+from scripts.sample_data import make_fashion_mnist
 
 pytestmark = pytest.mark.skipif(not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")),
                                 reason="PostgreSQL is not installed (.ci/run installs Debian's postgresql)")
@@ -37,7 +38,7 @@ class Services(LocalServices):
         self.outputs: list[str] = []  # everything the steps printed, to search for the password
 
     def search_command(self, study: str, *options: str) -> list[str]:
-        return [sys.executable, "-m", "pipeline.search", "--family", "mlp", "--profile", "smoke", "--storage",
+        return [sys.executable, "-m", "pipeline.steps.search", "--family", "mlp", "--profile", "smoke", "--storage",
                 "env:OPTUNA_URL", "--study-name", study, "--timeout", "600", "--heartbeat", "1", *options]
 
     def run(self, command: list[str], env: dict[str, str] | None = None, timeout: int = 600):
@@ -64,7 +65,7 @@ def services():
     started = services.start()
     assert started.returncode == 0, started.stdout + started.stderr
     fashion = make_fashion_mnist(folder / "fashion-mnist")
-    done = services.run([sys.executable, "-m", "pipeline.preprocess", "--dataset", "fashion_mnist", "--source",
+    done = services.run([sys.executable, "-m", "pipeline.steps.preprocess", "--dataset", "fashion_mnist", "--source",
                          str(fashion)])
     assert done.returncode == 0, done.stderr[-2000:]
     saved = {key: os.environ.get(key) for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")}

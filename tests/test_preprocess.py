@@ -10,8 +10,9 @@ import mlflow
 import numpy as np
 import pytest
 
-from pipeline import preprocess, settings
-from tests.conftest import write_idx
+from pipeline import config
+from pipeline.steps.preprocess import main
+from scripts.sample_data import write_idx
 
 
 def finished_run(experiment_id):
@@ -25,7 +26,7 @@ def artifact_names(run) -> set[str]:
 
 
 def test_clock_folder_is_split_80_10_10_and_logged(store, clock_dir):
-    preprocess.main(["--dataset", "clock", "--source", str(clock_dir), "--seed", "4"])
+    main(["--dataset", "clock", "--source", str(clock_dir), "--seed", "4"])
     run = finished_run(store)
     assert run.info.status == "FINISHED"
     assert run.data.params["train_size"] == "48" and run.data.params["test_size"] == "6"
@@ -33,7 +34,7 @@ def test_clock_folder_is_split_80_10_10_and_logged(store, clock_dir):
     assert {"samples.png", "label_histogram.png", "manifest.json"} <= artifact_names(run)
     contexts = sorted(i.tags[0].value for i in run.inputs.dataset_inputs)
     assert contexts == ["test", "train", "validation"]
-    folder = settings.PROCESSED_DIR / "clock" / "clocks-seed4"
+    folder = config.PROCESSED_DIR / "clock" / "clocks-seed4"
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["seed"] == 4 and len(manifest["raw_sha256"]) == 64
     assert {k: v["count"] for k, v in manifest["splits"].items()} == {"train": 48, "validation": 6, "test": 6}
@@ -42,21 +43,21 @@ def test_clock_folder_is_split_80_10_10_and_logged(store, clock_dir):
 
 
 def test_a_second_run_reuses_the_splits(store, clock_dir):
-    preprocess.main(["--dataset", "clock", "--source", str(clock_dir)])
-    written = (settings.PROCESSED_DIR / "clock" / "clocks-seed0" / "train_images.npy").stat().st_mtime_ns
-    preprocess.main(["--dataset", "clock", "--source", str(clock_dir)])
+    main(["--dataset", "clock", "--source", str(clock_dir)])
+    written = (config.PROCESSED_DIR / "clock" / "clocks-seed0" / "train_images.npy").stat().st_mtime_ns
+    main(["--dataset", "clock", "--source", str(clock_dir)])
     assert finished_run(store).data.tags["reused_splits"] == "True"
-    assert (settings.PROCESSED_DIR / "clock" / "clocks-seed0" / "train_images.npy").stat().st_mtime_ns == written
+    assert (config.PROCESSED_DIR / "clock" / "clocks-seed0" / "train_images.npy").stat().st_mtime_ns == written
 
 
 def test_fashion_mnist_validation_is_a_tenth_of_training(store, fashion_mnist_dir):
-    preprocess.main(["--dataset", "fashion_mnist", "--source", str(fashion_mnist_dir)])
+    main(["--dataset", "fashion_mnist", "--source", str(fashion_mnist_dir)])
     params = finished_run(store).data.params
     assert (params["train_size"], params["validation_size"], params["test_size"]) == ("180", "20", "50")
 
 
 def test_cifar10_from_the_archive(store, cifar_tar):
-    preprocess.main(["--dataset", "cifar10", "--source", str(cifar_tar)])
+    main(["--dataset", "cifar10", "--source", str(cifar_tar)])
     params = finished_run(store).data.params
     assert (params["train_size"], params["validation_size"], params["test_size"]) == ("90", "10", "20")
 
@@ -173,26 +174,26 @@ def test_bad_input_is_one_line_and_leaves_nothing(dataset, spoil, file_name, pro
                                       "clock": "clock_dir"}[dataset])
     spoil(folder)
     with pytest.raises(SystemExit) as exit_info:
-        preprocess.main(["--dataset", dataset, "--source", str(folder)])
+        main(["--dataset", dataset, "--source", str(folder)])
     assert exit_info.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith("error: ") and file_name in lines[0] and problem in lines[0], lines[0]
-    processed = settings.PROCESSED_DIR
+    processed = config.PROCESSED_DIR
     assert not processed.exists() or not any(processed.rglob("*.npy"))
 
 
 def test_cifar_truncated_archive(store, cifar_tar, capsys):
     cifar_tar.write_bytes(cifar_tar.read_bytes()[:5000])
     with pytest.raises(SystemExit):
-        preprocess.main(["--dataset", "cifar10", "--source", str(cifar_tar)])
+        main(["--dataset", "cifar10", "--source", str(cifar_tar)])
     err = capsys.readouterr().err.strip()
     assert "cifar-10-python.tar.gz" in err and len(err.splitlines()) == 1
 
 
 def test_clock_source_that_is_not_a_folder(store, tmp_path, capsys):
     with pytest.raises(SystemExit):
-        preprocess.main(["--dataset", "clock", "--source", str(tmp_path / "nowhere")])
+        main(["--dataset", "clock", "--source", str(tmp_path / "nowhere")])
     assert "nowhere: not a directory" in capsys.readouterr().err
 
 
@@ -200,7 +201,7 @@ def test_the_command_line_prints_no_traceback(tracking_uri, clock_dir, tmp_path)
     clock_minute_60(clock_dir)
     env = {**__import__("os").environ, "PIPELINE_DATA_DIR": str(tmp_path / "data"),
            "MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_EXPERIMENT_NAME": "cli-errors"}
-    done = subprocess.run([sys.executable, "-m", "pipeline.preprocess", "--dataset", "clock",
+    done = subprocess.run([sys.executable, "-m", "pipeline.steps.preprocess", "--dataset", "clock",
                            "--source", str(clock_dir)], capture_output=True, text=True, env=env)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr

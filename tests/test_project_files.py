@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import importlib
 import re
-import tomllib
 
+import tomllib
 import yaml
 
-from pipeline import settings
+from pipeline import config
 
-ROOT = settings.ROOT
+ROOT = config.ROOT
 
 
 def test_conda_environment_pins_what_pyproject_requires():

@@ -14,12 +14,15 @@ import optuna
 import pytest
 
 from models.classifiers import build_classifier
-from pipeline import search as search_step
-from pipeline import settings, tracking, trials
-from pipeline.preprocess import Request, prepare
-from pipeline.profiles import SearchBudget
-from pipeline.search_space import REFERENCE, SPACE, STARTING_POINTS, applies, suggest
-from tests.conftest import free_port
+from pipeline import config
+from pipeline.config import SearchBudget
+from pipeline.datasets.preparation import Request, prepare
+from pipeline.search import trials
+from pipeline.search.space import REFERENCE, SPACE, STARTING_POINTS, applies, suggest
+from pipeline.search.study import make_pruner, open_study
+from pipeline.steps.search import search
+from pipeline.tracking import runs
+from scripts.local_services import free_port
 
 TINY = SearchBudget(n_trials=4, timeout=300, epochs=1, train_fraction=1.0, refit_epochs=1, patience=1, eager=True)
 
@@ -74,10 +77,10 @@ def test_a_new_study_queues_its_starting_points_reference_first_and_a_resumed_on
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     assert STARTING_POINTS[family][0] == REFERENCE[family]
     assert all(applies(family, config) for config in STARTING_POINTS[family])
-    study = search_step.open_study("fresh", storage, 0, optuna.pruners.NopPruner(), family)
+    study = open_study("fresh", storage, 0, optuna.pruners.NopPruner(), family)
     queued = [t.system_attrs["fixed_params"] for t in study.trials]
     assert queued == STARTING_POINTS[family]
-    again = search_step.open_study("fresh", storage, 0, optuna.pruners.NopPruner(), family)
+    again = open_study("fresh", storage, 0, optuna.pruners.NopPruner(), family)
     assert len(again.trials) == len(STARTING_POINTS[family])
 
 
@@ -102,7 +105,7 @@ def fashion(store, fashion_mnist_dir):
 
 
 def run_search(folder, storage, family="mlp", pruner="none", budget=TINY, name="study"):
-    return search_step.search(family, budget, profile="smoke", storage=storage, study_name=name, seed=0,
+    return search(family, budget, profile="smoke", storage=storage, study_name=name, seed=0,
                               data_dir=folder, pruner=pruner)
 
 
@@ -160,7 +163,7 @@ def test_a_search_scoring_best_epochs_reports_them_to_the_study_and_the_trial_ru
 
 
 def test_the_median_pruner_also_prunes_a_trial_at_chance_among_its_start_up_trials():
-    study = optuna.create_study(direction="maximize", pruner=search_step.make_pruner("median", 3))
+    study = optuna.create_study(direction="maximize", pruner=make_pruner("median", 3))
     stuck, learning = study.ask(), study.ask()
     stuck.report(0.1, step=0)
     learning.report(0.6, step=0)
@@ -170,14 +173,14 @@ def test_the_median_pruner_also_prunes_a_trial_at_chance_among_its_start_up_tria
     last = study.ask()
     last.report(0.1, step=2)
     assert not last.should_prune()
-    plain = optuna.create_study(direction="maximize", pruner=search_step.make_pruner("none", 3))
+    plain = optuna.create_study(direction="maximize", pruner=make_pruner("none", 3))
     stuck = plain.ask()
     stuck.report(0.1, step=0)
     assert not stuck.should_prune()
 
 
 def test_the_median_rule_waits_for_its_warmup_epochs_and_the_chance_floor_does_not():
-    study = optuna.create_study(direction="maximize", pruner=search_step.make_pruner("median", 8, warmup=3))
+    study = optuna.create_study(direction="maximize", pruner=make_pruner("median", 8, warmup=3))
     for value in (0.9, 0.9, 0.9):
         done = study.ask()
         for step in range(8):
@@ -222,7 +225,7 @@ def test_refits_train_with_augmentation_when_the_budget_says_so_whatever_the_tri
               if c.data.tags["step"] == "search-refit"}
     assert set(refits) == {0, 1}
     assert {c.data.params["augment"] for c in refits.values()} == {"true"}
-    entries = tracking.load_json_artifact(search.info.run_id, "top_configs.json")
+    entries = runs.load_json_artifact(search.info.run_id, "top_configs.json")
     assert [e["config"]["augment"] for e in entries] == [True, True]
     # Trained on flips, each refit reads as it validates better: alone, or averaged with the mirror image.
     for entry in entries:
@@ -270,9 +273,10 @@ REFERENCE_ENTRY = {"rank": 1, "family": "mlp", "trial": 7, "config": REFERENCE["
 
 
 def test_the_transfer_takes_a_top_configs_file_saved_from_a_search(store, cifar_dir, tmp_path):
-    from pipeline import preprocess, transfer
+    from pipeline.steps import transfer
+    from pipeline.steps.preprocess import main
 
-    preprocess.main(["--dataset", "cifar10", "--source", str(cifar_dir)])
+    main(["--dataset", "cifar10", "--source", str(cifar_dir)])
     path = saved_top_configs(tmp_path / "top_configs.json",
                              [REFERENCE_ENTRY, {**REFERENCE_ENTRY, "rank": 2, "trial": 3}])
     table = transfer.run(transfer.build_parser().parse_args(
@@ -295,7 +299,7 @@ BAD_TOP_CONFIGS = [
 
 @pytest.mark.parametrize("name, content, problem", BAD_TOP_CONFIGS, ids=[c[0] for c in BAD_TOP_CONFIGS])
 def test_a_bad_top_configs_file_is_one_line_and_starts_no_run(name, content, problem, store, tmp_path, capsys):
-    from pipeline import transfer
+    from pipeline.steps import transfer
 
     path = tmp_path / "top_configs.json"
     if content is not None:
@@ -309,7 +313,7 @@ def test_a_bad_top_configs_file_is_one_line_and_starts_no_run(name, content, pro
 
 
 def test_one_family_from_two_sources_is_refused_before_any_run(store, tmp_path, capsys):
-    from pipeline import transfer
+    from pipeline.steps import transfer
 
     first = saved_top_configs(tmp_path / "first.json", [REFERENCE_ENTRY])
     second = saved_top_configs(tmp_path / "second.json", [REFERENCE_ENTRY])
@@ -353,10 +357,10 @@ def test_a_trial_started_fresh_trains_the_same_whatever_the_process_built_before
 
 def test_a_storage_that_does_not_answer_fails_before_tensorflow_loads(fashion):
     # A wrong URL should cost a second, not TensorFlow's import: the search opens its storage first.
-    script = ("import sys\nfrom pipeline import search\ntry:\n    search.main(sys.argv[1:])\n"
+    script = ("import sys\nfrom pipeline.steps import search\ntry:\n    search.main(sys.argv[1:])\n"
               "except SystemExit as stop:\n    print('exit', stop.code, 'tensorflow' in sys.modules)\n")
     done = subprocess.run([sys.executable, "-c", script, "--family", "mlp", "--profile", "smoke", "--data",
                            str(fashion), "--storage", f"postgresql://pipeline@127.0.0.1:{free_port()}/optuna"],
-                          capture_output=True, text=True, cwd=settings.ROOT, timeout=120)
+                          capture_output=True, text=True, cwd=config.ROOT, timeout=120)
     assert done.stdout.strip() == "exit 2 False"
     assert done.stderr.startswith("error: cannot open the Optuna storage postgresql://pipeline@127.0.0.1:")

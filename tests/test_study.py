@@ -19,9 +19,10 @@ import mlflow
 import pandas as pd
 import pytest
 
-from pipeline import settings
+from pipeline import config
 from pipeline.datasets.fashion_mnist import DEBIAN_DIR
-from tests.conftest import free_port, make_cifar10, make_fashion_mnist, wait_for_http
+from scripts.local_services import free_port, wait_for_http
+from scripts.sample_data import make_cifar10, make_fashion_mnist
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -51,7 +52,7 @@ class Study:
         self.errors: dict[str, BaseException] = {}
 
     def run(self, *parameters: str, report: Path | None = None) -> subprocess.CompletedProcess:
-        command = [sys.executable, "-m", "mlflow", "run", str(settings.ROOT), "--env-manager", "local",
+        command = [sys.executable, "-m", "mlflow", "run", str(config.ROOT), "--env-manager", "local",
                    "--experiment-name", EXPERIMENT, "--run-name", "study-smoke", "-P", "profile=smoke",
                    "-P", f"report={report or self.report}"]
         for parameter in parameters:
@@ -62,7 +63,7 @@ class Study:
 
     def run_step(self, entry_point: str, *parameters: str) -> subprocess.CompletedProcess:
         """One entry point on its own, as `mlflow run . -e <entry point>` into the study's experiment."""
-        command = [sys.executable, "-m", "mlflow", "run", str(settings.ROOT), "-e", entry_point, "--env-manager",
+        command = [sys.executable, "-m", "mlflow", "run", str(config.ROOT), "-e", entry_point, "--env-manager",
                    "local", "--experiment-name", EXPERIMENT]
         for parameter in parameters:
             command += ["-P", parameter]

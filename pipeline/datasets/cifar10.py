@@ -9,7 +9,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from pipeline import settings
+from pipeline import config
 from pipeline.datasets.checks import check_counts, check_images, check_labels
 from pipeline.datasets.digests import files_sha256
 from pipeline.datasets.official import OfficialSets
@@ -70,11 +70,11 @@ def locate(path: str | Path | None = None, download: bool = True) -> Path:
                     (candidate.is_file() and candidate.name.endswith((".tar.gz", ".tgz"))):
                 return candidate
         raise InputError(given, f"no CIFAR-10 here: expected a {BATCH_DIR}/ folder or a {ARCHIVE} archive")
-    for candidate in (settings.RAW_DIR / BATCH_DIR, settings.RAW_DIR / ARCHIVE):
+    for candidate in (config.RAW_DIR / BATCH_DIR, config.RAW_DIR / ARCHIVE):
         if candidate.exists():
             return candidate
     if not download:
-        raise InputError(settings.RAW_DIR / BATCH_DIR, "CIFAR-10 not found and download disabled")
+        raise InputError(config.RAW_DIR / BATCH_DIR, "CIFAR-10 not found and download disabled")
     import keras
 
     return Path(keras.utils.get_file(ARCHIVE, origin=DOWNLOAD_URL, file_hash=DOWNLOAD_SHA256))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import settings
+from pipeline import config
 from pipeline.datasets.checks import check_counts, check_images, check_labels
 from pipeline.datasets.digests import files_sha256
 from pipeline.datasets.official import OfficialSets
@@ -32,7 +32,7 @@ IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 def candidate_dirs(directory: str | Path | None) -> list[Path]:
     """Where the files are looked for, in order: the given folder, data/raw, Debian's package."""
     dirs = [Path(directory)] if directory else []
-    return dirs + [settings.RAW_DIR / "fashion-mnist", DEBIAN_DIR]
+    return dirs + [config.RAW_DIR / "fashion-mnist", DEBIAN_DIR]
 
 
 def find_files(directory: str | Path | None = None, download: bool = True) -> Path:
@@ -47,7 +47,7 @@ def find_files(directory: str | Path | None = None, download: bool = True) -> Pa
         if all((folder / name).is_file() for name in FILES.values()):
             return folder
     if not download:
-        raise InputError(settings.RAW_DIR / "fashion-mnist", "Fashion-MNIST files not found and download disabled")
+        raise InputError(config.RAW_DIR / "fashion-mnist", "Fashion-MNIST files not found and download disabled")
     return download_files()
 
 

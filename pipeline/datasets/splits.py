@@ -9,7 +9,7 @@ from typing import Mapping
 
 import numpy as np
 
-from pipeline import settings
+from pipeline import config
 from pipeline.datasets.digests import array_sha256
 from pipeline.errors import InputError
 
@@ -41,7 +41,7 @@ class Splits:
 
 def processed_dir(dataset: str, variant: str) -> Path:
     """Where a data set's processed variant lives: data/processed/<dataset>/<variant>/."""
-    return settings.PROCESSED_DIR / dataset / variant
+    return config.PROCESSED_DIR / dataset / variant
 
 
 def shuffle_split(images: np.ndarray, labels: np.ndarray, sizes: Mapping[str, int], seed: int) -> dict[str, Split]:

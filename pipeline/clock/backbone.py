@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import tracking
 from pipeline.errors import InputError
+from pipeline.tracking import runs
 from pipeline.training import MetricsToRun, PreciseBatchNorm, fit
 
 ARTIFACT = "backbone"
@@ -30,9 +30,15 @@ def pretrain(request, splits, epochs: int) -> None:
     weights and configuration under `backbone/`."""
     import keras
 
-    from models.clock_net import (Backbone, build_pretext_trainer, compile_pretext_trainer, dial_encoding,
-                                  hands_encoding, warmup_cosine)
-    from pipeline.clock import arrange, dial_rotations, minutes_of
+    from models.clock_net import (
+        Backbone,
+        build_pretext_trainer,
+        compile_pretext_trainer,
+        dial_encoding,
+        hands_encoding,
+        warmup_cosine,
+    )
+    from pipeline.clock.data import arrange, dial_rotations, minutes_of
 
     train, validation, _ = arrange(splits, dataclasses.replace(request, budget=dataclasses.replace(
         request.budget, train_limit=None)))
@@ -44,7 +50,7 @@ def pretrain(request, splits, epochs: int) -> None:
         return {"dial": dial_encoding(turns), "hands": hands_encoding(turns, minutes_of(labels))}
 
     backbone = Backbone(widths=tuple(request.budget.widths))
-    tracking.log_params({"pretext": "dial and hand directions", "image_size": request.image_size,
+    runs.log_params({"pretext": "dial and hand directions", "image_size": request.image_size,
                          "epochs": epochs, "batch_size": request.budget.batch_size,
                          "learning_rate": request.learning_rate, "train_images": len(train.y),
                          "backbone": dataclasses.asdict(backbone), "seed": request.seed})
@@ -59,12 +65,12 @@ def pretrain(request, splits, epochs: int) -> None:
     fitted = fit(trainer, x_train, targets(rotations["train"], train.y), epochs=epochs,
                  batch_size=request.budget.batch_size, verbose=2, eager=request.budget.eager,
                  callbacks=[PreciseBatchNorm(x_train, validation_data, request.budget.batch_size), MetricsToRun()])
-    tracking.log_metrics({"train_seconds": fitted.seconds, "images_per_second": fitted.images_per_second})
+    runs.log_metrics({"train_seconds": fitted.seconds, "images_per_second": fitted.images_per_second})
     with tempfile.TemporaryDirectory() as tmp:
         trainer.get_layer("backbone").save_weights(Path(tmp) / WEIGHTS)
         (Path(tmp) / CONFIG).write_text(json.dumps(config_of(request.image_size, backbone)) + "\n")
-        tracking.log_artifacts(tmp, ARTIFACT)
-    tracking.set_tags({"step": "clock_backbone"})
+        runs.log_artifacts(tmp, ARTIFACT)
+    runs.set_tags({"step": "clock_backbone"})
     print(f"backbone pretrained: {fitted.epochs} epochs, {fitted.seconds:.0f} s", flush=True)
 
 
@@ -76,7 +82,7 @@ def config_of(image_size: int, backbone) -> dict:
 def fetch(run_id: str, dst: Path) -> Path:
     """The pretrained backbone of run `run_id`, copied to `dst`; returns its folder."""
     try:
-        return tracking.download_artifact(run_id, ARTIFACT, dst)
+        return runs.download_artifact(run_id, ARTIFACT, dst)
     except Exception as exc:  # MLflow raises several kinds for a missing run or artifact
         raise InputError(None, f"run {run_id} has no pretrained backbone ({ARTIFACT}/): {exc}") from None
 

@@ -4,7 +4,7 @@
 `search --parent-run-id ID` (the id the first machine printed) starts more against the same storage. A worker
 reads the storage URL from $PIPELINE_OPTUNA_STORAGE, never from its command line, where `ps` would show it.
 
-    python -m pipeline.search_workers --family mlp --study-name S --parent-run-id ID --n-trials 10 --budget '{...}'
+    python -m pipeline.search.workers --family mlp --study-name S --parent-run-id ID --n-trials 10 --budget '{...}'
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from pipeline import cli
-from pipeline.study_storage import HEARTBEAT_SECONDS, STORAGE_VARIABLE
+from pipeline.search.storage import HEARTBEAT_SECONDS, STORAGE_VARIABLE
 
 # Workers sample with different seeds, or their random start-up trials would repeat each other's.
 SEED_STRIDE = 7919
@@ -44,7 +44,7 @@ def run_workers(family: str, budget, *, storage_url: str, study_name: str, seed:
         if share == 0:
             continue
         worker_budget = dataclasses.replace(budget, n_trials=share)
-        command = [sys.executable, "-m", "pipeline.search_workers", "--family", family, "--study-name", study_name,
+        command = [sys.executable, "-m", "pipeline.search.workers", "--family", family, "--study-name", study_name,
                    "--parent-run-id", parent_run_id, "--budget", json.dumps(dataclasses.asdict(worker_budget)),
                    "--seed", str(seed + SEED_STRIDE * (index + 1)), "--data", str(data_dir),
                    "--cores", ",".join(map(str, cores)), "--heartbeat", str(heartbeat), "--pruner", pruner,
@@ -72,14 +72,16 @@ def pin(cores: list[int]) -> None:
 def work(args) -> None:
     """Join the study and add this worker's trials, each a run under the search's parent run."""
     pin([int(c) for c in args.cores.split(",")])
-    from pipeline import search, study_storage, trials
+    from pipeline.config import SearchBudget
     from pipeline.datasets.splits import read_splits
-    from pipeline.profiles import SearchBudget
+    from pipeline.search import trials
+    from pipeline.search.storage import resolve
+    from pipeline.search.study import make_pruner, open_study
 
     budget = SearchBudget(**json.loads(args.budget))
-    url = study_storage.resolve("")
-    pruner = search.make_pruner(args.pruner, budget.epochs, budget.prune_warmup)
-    study = search.open_study(args.study_name, url, args.seed, pruner, args.family, create=False,
+    url = resolve("")
+    pruner = make_pruner(args.pruner, budget.epochs, budget.prune_warmup)
+    study = open_study(args.study_name, url, args.seed, pruner, args.family, create=False,
                               heartbeat=args.heartbeat)
     objective = trials.objective_for(args.family, budget, read_splits(Path(args.data)), args.seed,
                                      parent_run_id=args.parent_run_id)

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline import cli, settings, tracking
-from pipeline.profiles import PROFILES, get_profile
+from pipeline import cli, config
+from pipeline.config import PROFILES, get_profile
+from pipeline.tracking import runs, workflow
 
 EXPERIMENT = "study"
 HEAD_FIELDS = ("head", "n_classes", "loss", "minute_head", "hands", "decoding")
@@ -38,34 +39,34 @@ class Progress:
         number = len(self.rows) + 1
         self.say(f"step {number}/{STEP_COUNT}: {title}" + (f"  (then: {coming})" if coming else ""))
         began = time.perf_counter()
-        run_id, reused = tracking.run_entry_point(entry_point, parameters, list(upstream), force,
+        run_id, reused = workflow.run_entry_point(entry_point, parameters, list(upstream), force,
                                                   run_name=title.replace(" ", "-"))
         seconds = time.perf_counter() - began
         self.say(f"step {number}/{STEP_COUNT}: {title}: " + (f"reused finished run {run_id}" if reused
                                                               else f"done in {seconds:.0f} s, run {run_id}"))
         self.rows.append({"step": title, "entry_point": entry_point, "run_id": run_id, "reused": reused,
                           "seconds": round(seconds, 1)})
-        tracking.set_tags({f"step.{number}.{title.replace(' ', '_')}": run_id})
+        runs.set_tags({f"step.{number}.{title.replace(' ', '_')}": run_id})
         return run_id
 
 
 def best_head(compare_run_id: str) -> dict:
     """The label representation that won the comparison, and the comparison's pretrained backbone if it had one,
     as the clock step's parameters."""
-    tags = tracking.get_run(compare_run_id).data.tags
+    tags = runs.get_run(compare_run_id).data.tags
     fields = json.loads(tags["best_head"])
     return {**{name: str(fields[name]) for name in HEAD_FIELDS}, "backbone_run": tags.get("backbone_run_id", "")}
 
 
 def study(profile_name: str, seed: int, fashion_mnist_dir: str = "", cifar10_path: str = "",
           clock_source: str = "synthetic", champion_epochs: str = "", force: bool = False,
-          report_path: str | Path = settings.ROOT / "report.md") -> pd.DataFrame:
+          report_path: str | Path = config.ROOT / "report.md") -> pd.DataFrame:
     """Run every step of the study under one parent run; returns the table of steps."""
     profile = get_profile(profile_name)
     progress = Progress()
     common = {"profile": profile.name, "seed": seed}
-    with tracking.start_run(EXPERIMENT, run_name=f"study-{profile.name}", tags={"step": "main"}) as run:
-        tracking.log_params({**common, "fashion_mnist_dir": fashion_mnist_dir, "cifar10_path": cifar10_path,
+    with runs.start_run(EXPERIMENT, run_name=f"study-{profile.name}", tags={"step": "main"}) as run:
+        runs.log_params({**common, "fashion_mnist_dir": fashion_mnist_dir, "cifar10_path": cifar10_path,
                              "clock_source": clock_source, "champion_epochs": champion_epochs, "force": force})
         fashion = progress.step("preprocess fashion_mnist", "preprocess",
                                 {"dataset": "fashion_mnist", "source": fashion_mnist_dir, "seed": seed}, force=force,
@@ -76,13 +77,13 @@ def study(profile_name: str, seed: int, fashion_mnist_dir: str = "", cifar10_pat
         clocks = progress.step("preprocess clock", "preprocess",
                                {"dataset": "clock", "source": clock_source, "seed": seed, "size": profile.clock_size,
                                 "count": profile.clock_count}, force=force, coming="search mlp")
-        fashion_dir = tracking.get_run(fashion).data.tags["processed_dir"]
+        fashion_dir = runs.get_run(fashion).data.tags["processed_dir"]
         searches = [progress.step(f"search {family}", "search", {"family": family, **common, "data": fashion_dir},
                                   [fashion], force, coming=following)
                     for family, following in (("mlp", "search cnn"), ("cnn", "transfer"))]
         transfer = progress.step("transfer", "transfer",
                                  {"search_run_id": ",".join(searches), **common,
-                                  "data": tracking.get_run(cifar).data.tags["processed_dir"]},
+                                  "data": runs.get_run(cifar).data.tags["processed_dir"]},
                                  [*searches, cifar], force, coming="clock comparison")
         clock_data = {"source": clock_source, "image_size": profile.clock_size, "count": profile.clock_count}
         compare = progress.step("clock comparison", "clock_compare", {**common, **clock_data}, [clocks], force,
@@ -96,13 +97,13 @@ def study(profile_name: str, seed: int, fashion_mnist_dir: str = "", cifar10_pat
                                 "compare_run_id": compare, "champion_run_id": champion, "out": ""},
                                [*searches, transfer, compare, champion], force)
         steps = pd.DataFrame(progress.rows)
-        tracking.log_table(steps, "steps.csv", markdown=True)
-        written = tracking.copy_report(report, Path(report_path))
-        tracking.log_metrics({"steps_reused": int(steps["reused"].sum()),
+        runs.log_table(steps, "steps.csv", markdown=True)
+        written = workflow.copy_report(report, Path(report_path))
+        runs.log_metrics({"steps_reused": int(steps["reused"].sum()),
                               "study_seconds": time.perf_counter() - progress.started})
     progress.say(f"study finished: {int(steps['reused'].sum())} of {len(steps)} steps reused; "
                  f"report at {written}")
-    progress.say(f"see every run with: mlflow ui --backend-store-uri {tracking.configure()}  (main run {run.info.run_id})")
+    progress.say(f"see every run with: mlflow ui --backend-store-uri {runs.configure()}  (main run {run.info.run_id})")
     return steps
 
 
@@ -115,7 +116,7 @@ def build_parser():
     p.add_argument("--clock-source", default="synthetic", help="'synthetic' or a course-format folder")
     p.add_argument("--champion-epochs", default="", help="epochs for the champion clock reader (default: profile's)")
     p.add_argument("--force", type=cli.boolean, default=False, help="re-run every step, reusing nothing")
-    p.add_argument("--report", default=str(settings.ROOT / "report.md"), help="where to write report.md (and .html)")
+    p.add_argument("--report", default=str(config.ROOT / "report.md"), help="where to write report.md (and .html)")
     return p
 
 

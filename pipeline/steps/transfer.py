@@ -1,6 +1,6 @@
 """Entry point `transfer`: retrain each family's top Fashion-MNIST configurations on CIFAR-10 and compare.
 
-    python -m pipeline.transfer --profile quick [--search-run-id ID ...] [--top-configs FILE ...] [--top-k 3]
+    python -m pipeline.steps.transfer --profile quick [--search-run-id ID ...] [--top-configs FILE ...] [--top-k 3]
         [--augment true]
 
 By default the configurations come from the latest finished search run of each family; given search runs, or
@@ -18,12 +18,13 @@ from pathlib import Path
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from pipeline import cli, plots, tracking
+from pipeline import cli, plots
+from pipeline.config import PROFILES, TransferBudget, get_profile
 from pipeline.datasets.splits import processed_dir, read_splits
 from pipeline.errors import InputError
-from pipeline.profiles import PROFILES, TransferBudget, get_profile
-from pipeline.search_space import applies
-from pipeline.trials import train_to_budget
+from pipeline.search.space import applies
+from pipeline.search.trials import train_to_budget
+from pipeline.tracking import runs
 from pipeline.training import affordable_epochs, subset
 
 EXPERIMENT = "task1-transfer"
@@ -42,16 +43,16 @@ class Source:
 
 def latest_search(family: str) -> str:
     """The id of the newest finished search run of a family."""
-    runs = tracking.find_runs(f"tags.step = 'search' and tags.family = '{family}' and "
-                              "attributes.status = 'FINISHED'", max_results=1)
-    if not runs:
+    found = runs.find_runs(f"tags.step = 'search' and tags.family = '{family}' and "
+                           "attributes.status = 'FINISHED'", max_results=1)
+    if not found:
         raise InputError(None, f"no finished {family} search run found; run the search step first")
-    return runs[0].info.run_id
+    return found[0].info.run_id
 
 
 def top_configs(search_run_id: str, top_k: int) -> list[dict]:
     """The first `top_k` entries of a search run's top_configs.json."""
-    entries = tracking.load_json_artifact(search_run_id, "top_configs.json")
+    entries = runs.load_json_artifact(search_run_id, "top_configs.json")
     if not entries:
         raise InputError(None, f"search run {search_run_id} has no finished configurations to transfer")
     return sorted(entries, key=lambda e: e["rank"])[:top_k]
@@ -60,7 +61,7 @@ def top_configs(search_run_id: str, top_k: int) -> list[dict]:
 def from_search_run(run_id: str, top_k: int) -> Source:
     """A search run of this tracking store as a source."""
     try:
-        run = tracking.get_run(run_id)
+        run = runs.get_run(run_id)
     except MlflowException:
         raise InputError(None, f"no run {run_id} in the tracking store") from None
     family = run.data.tags.get("family")
@@ -105,13 +106,13 @@ def retrain(entry: dict, source: dict[str, str], budget: TransferBudget, data, a
     # Throughput measured on Fashion-MNIST, scaled by the larger CIFAR-10 images (32x32 against 28x28 pixels).
     rate = entry.get("images_per_second") and entry["images_per_second"] * (28 * 28) / (32 * 32)
     epochs = affordable_epochs(budget.epochs, budget.seconds, len(y_train), rate)
-    with tracking.start_run(EXPERIMENT, run_name=f"{family}-rank-{entry['rank']}-cifar10", nested=True,
+    with runs.start_run(EXPERIMENT, run_name=f"{family}-rank-{entry['rank']}-cifar10", nested=True,
                             tags={"step": "transfer-model", "family": family, "fashion_mnist_rank": entry["rank"],
                                   "source_trial": entry["trial"], **source,
                                   "source_refit_run_id": entry.get("refit_run_id"),
                                   "fashion_mnist_val_accuracy": entry["val_accuracy"],
                                   "fashion_mnist_test_accuracy": entry["test_accuracy"]}):
-        tracking.log_params({**config, "family": family, "max_epochs": epochs, "patience": budget.patience,
+        runs.log_params({**config, "family": family, "max_epochs": epochs, "patience": budget.patience,
                              "train_images": len(y_train)})
         trained = train_to_budget(
             family, config, CIFAR_SHAPE, (x_train, y_train), (x_val, y_val), (x_test, y_test), epochs=epochs,
@@ -120,8 +121,8 @@ def retrain(entry: dict, source: dict[str, str], budget: TransferBudget, data, a
         parameters = trained.classifier.count_params()
         metrics = {"val_accuracy_best": val_accuracy, "test_accuracy": test_accuracy, "epochs_trained": fitted.epochs,
                    "wall_seconds": fitted.seconds, "parameters": parameters}
-        tracking.log_metrics(metrics)
-        run_id = tracking.active_run_id()
+        runs.log_metrics(metrics)
+        run_id = runs.active_run_id()
     print(f"{family} rank {entry['rank']} on CIFAR-10: validation {val_accuracy:.4f}, test {test_accuracy:.4f}")
     return {"family": family, "fashion_mnist_rank": entry["rank"], "trial": entry["trial"],
             "fashion_mnist_val_accuracy": entry["val_accuracy"], "fashion_mnist_test_accuracy": entry["test_accuracy"],
@@ -151,26 +152,26 @@ def transfer(profile: str, sources: list[Source], top_k: int, augment: bool, see
     if epochs is not None:
         budgets = {family: dataclasses.replace(b, epochs=epochs) for family, b in budgets.items()}
     rows = []
-    with tracking.start_run(EXPERIMENT, run_name="transfer-cifar10", tags={"step": "transfer"}):
-        tracking.log_params({"profile": profile, "top_k": top_k, "augment": augment, "seed": seed,
+    with runs.start_run(EXPERIMENT, run_name="transfer-cifar10", tags={"step": "transfer"}):
+        runs.log_params({"profile": profile, "top_k": top_k, "augment": augment, "seed": seed,
                              "data_dir": str(data_dir), "sources": {s.family: s.tags for s in sources},
                              "budget": {f: dataclasses.asdict(b) for f, b in budgets.items()}})
         for source in sources:
             for entry in source.entries:
                 rows.append(retrain(entry, source.tags, budgets[source.family], data, augment, seed))
         table = comparison(rows)
-        tracking.log_table(table, "comparison.csv", markdown=True)
+        runs.log_table(table, "comparison.csv", markdown=True)
         labels = table["family"] + " #" + table["fashion_mnist_rank"].astype(str)
         bars = table.assign(model=labels).rename(columns={"fashion_mnist_test_accuracy": "Fashion-MNIST test",
                                                           "cifar10_test_accuracy": "CIFAR-10 test"})
-        tracking.log_figure(plots.grouped_bars(bars, "model", ["Fashion-MNIST test", "CIFAR-10 test"], "accuracy",
+        runs.log_figure(plots.grouped_bars(bars, "model", ["Fashion-MNIST test", "CIFAR-10 test"], "accuracy",
                                                "Top configurations: Fashion-MNIST against CIFAR-10"),
                             "accuracy_by_dataset.png")
-        tracking.log_figure(plots.overlaid_curves({f"{r['family']} #{r['fashion_mnist_rank']}": r["curve"]
+        runs.log_figure(plots.overlaid_curves({f"{r['family']} #{r['fashion_mnist_rank']}": r["curve"]
                                                    for r in rows}, "validation accuracy",
                                                   "CIFAR-10 learning curves"), "cifar10_learning_curves.png")
         for family, group in table.groupby("family"):
-            tracking.log_metrics({f"{family}_best_cifar10_test_accuracy": group["cifar10_test_accuracy"].max(),
+            runs.log_metrics({f"{family}_best_cifar10_test_accuracy": group["cifar10_test_accuracy"].max(),
                                   f"{family}_mean_drop": group["drop"].mean()})
     print(table.drop(columns=["run_id"]).to_string(index=False))
     return table
@@ -198,8 +199,8 @@ def listed(values: list[str]) -> list[str]:
 
 def run(args) -> pd.DataFrame:
     files = [source for path in listed(args.top_configs) for source in from_file(path, args.top_k)]
-    runs = [from_search_run(run_id, args.top_k) for run_id in listed(args.search_run_id)]
-    sources = runs + files or [from_search_run(latest_search(family), args.top_k) for family in FAMILIES]
+    searches = [from_search_run(run_id, args.top_k) for run_id in listed(args.search_run_id)]
+    sources = searches + files or [from_search_run(latest_search(family), args.top_k) for family in FAMILIES]
     families = [source.family for source in sources]
     if len(set(families)) < len(families):
         raise InputError(None, "each family's configurations must come from one search run or file; "

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import optuna
 
-from pipeline import redaction, settings
+from pipeline import config, redaction
 from pipeline.errors import InputError
 
 STORAGE_VARIABLE = "PIPELINE_OPTUNA_STORAGE"
@@ -47,7 +47,7 @@ def resolve(value: str) -> str:
     elif value:
         url = value
     else:
-        url = os.environ.get(STORAGE_VARIABLE) or settings.default_optuna_storage()
+        url = os.environ.get(STORAGE_VARIABLE) or config.default_optuna_storage()
     redaction.remember(password_of(url))
     return url
 

@@ -1,6 +1,6 @@
 """Entry point `report`: report.md (and report.html) built from the tracking store alone.
 
-    python -m pipeline.report [--out report.md] [--search-run-id A,B] [--transfer-run-id T] ...
+    python -m pipeline.steps.report [--out report.md] [--search-run-id A,B] [--transfer-run-id T] ...
 
 Every number comes from a run, with the run id beside it; the figures are the ones the steps logged. Runs
 not named default to the latest finished run of each step.
@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline import cli, settings, tracking
+from pipeline import cli, config
 from pipeline.errors import InputError
+from pipeline.tracking import runs
 
 EXPERIMENT = "report"
 FIGURES = "report_files"
@@ -41,7 +42,7 @@ class Report:
     def figure(self, run_id: str, artifact: str, caption: str) -> None:
         """Copy a logged figure next to the report and show it with its run."""
         name = f"{run_id[:8]}_{artifact.replace('/', '_')}"
-        local = tracking.download_artifact(run_id, artifact, tempfile.mkdtemp())
+        local = runs.download_artifact(run_id, artifact, tempfile.mkdtemp())
         shutil.copy(local, self.folder / FIGURES / name)
         self.add(f"![{caption}]({FIGURES}/{name})", f"*{caption} (run `{run_id}`)*", "")
 
@@ -51,11 +52,11 @@ class Report:
 
 def latest(step: str, condition: str = "") -> str:
     """The newest finished run of a step (meeting an extra filter condition, if given)."""
-    runs = tracking.find_runs(f"tags.step = '{step}' and attributes.status = 'FINISHED'"
-                              + (f" and {condition}" if condition else ""), max_results=1)
-    if not runs:
+    found = runs.find_runs(f"tags.step = '{step}' and attributes.status = 'FINISHED'"
+                           + (f" and {condition}" if condition else ""), max_results=1)
+    if not found:
         raise InputError(None, f"no finished {step} run in the tracking store; run that step first")
-    return runs[0].info.run_id
+    return found[0].info.run_id
 
 
 def csv_artifact(run_id: str, artifact: str) -> pd.DataFrame:
@@ -71,7 +72,7 @@ def task1_section(report: Report, search_ids: list[str]) -> None:
                "Trials are selected on the validation split (10% of the training set); only the refits of the top "
                "configurations meet the test split, once.", "")
     for run_id in search_ids:
-        run = tracking.get_run(run_id)
+        run = runs.get_run(run_id)
         family = run.data.tags["family"].upper()
         trials = csv_artifact(run_id, "trials.csv")
         done = trials[trials["state"] == "COMPLETE"]
@@ -85,7 +86,7 @@ def task1_section(report: Report, search_ids: list[str]) -> None:
                    f"- Geron's reference network (trial 0): validation accuracy **{reference['value']:.4f}**; "
                    f"best trial (#{int(best['number'])}): **{best['value']:.4f}** "
                    f"({best['value'] - reference['value']:+.4f}) under the same trial budget.", "")
-        top = pd.DataFrame(tracking.load_json_artifact(run_id, "top_configs.json"))
+        top = pd.DataFrame(runs.load_json_artifact(run_id, "top_configs.json"))
         shown = pd.DataFrame({"rank": top["rank"], "trial": top["trial"],
                               "validation": top["val_accuracy"], "test": top["test_accuracy"],
                               "epochs": top["epochs"], "parameters": top["parameters"],
@@ -99,7 +100,7 @@ def task1_section(report: Report, search_ids: list[str]) -> None:
         report.table(shown)
         report.add(f"Test accuracy of the model selected on validation: "
                    f"**{run.data.metrics.get('best_test_accuracy', float('nan')):.4f}** (run `{run_id}`).", "")
-        importances = tracking.load_json_artifact(run_id, "param_importances.json")
+        importances = runs.load_json_artifact(run_id, "param_importances.json")
         if importances:
             report.add("Importance of each hyperparameter for validation accuracy (Optuna's fANOVA):", "")
             report.table(pd.DataFrame(importances.items(), columns=["hyperparameter", "importance"]), ".3f")
@@ -128,8 +129,8 @@ def transfer_section(report: Report, transfer_id: str) -> None:
 def clock_section(report: Report, compare_id: str) -> None:
     """Every representation's common-sense error, and what the table says about the assignment's questions."""
     table = csv_artifact(compare_id, "comparison.csv")
-    compare = tracking.get_run(compare_id)
-    size, epochs = (tracking.resolved_param(compare.data.params, key) for key in ("image_size", "epochs"))
+    compare = runs.get_run(compare_id)
+    size, epochs = (runs.resolved_param(compare.data.params, key) for key in ("image_size", "epochs"))
     report.add(f"## Tell the time: label representations (run `{compare_id}`)", "",
                f"Same backbone, data ({size} px) and budget ({epochs} epochs at most) for every representation; "
                "errors are common-sense errors in minutes on the test split."
@@ -147,7 +148,7 @@ def clock_section(report: Report, compare_id: str) -> None:
                    f"cost up to 15 min).")
     for label in ("regression-mae", "regression-circular"):
         if label in rows.index:
-            run = tracking.get_run(rows.loc[label, "run_id"])
+            run = runs.get_run(rows.loc[label, "run_id"])
             near = [run.data.metrics.get(f"test_cse_hour_{h:02d}") for h in (11, 0)]
             if None not in near:
                 report.add(f"- {label}: mean CSE {sum(near) / 2:.1f} min for true times between 11:00 and 0:59, "
@@ -158,7 +159,7 @@ def clock_section(report: Report, compare_id: str) -> None:
 
 def champion_section(report: Report, champion_id: str) -> None:
     """The champion's error analysis, its worst cases, and its model card."""
-    run = tracking.get_run(champion_id)
+    run = runs.get_run(champion_id)
     m, p, t = run.data.metrics, run.data.params, run.data.tags
     report.add(f"## The champion clock reader (run `{champion_id}`)", "",
                f"Representation **{t.get('representation')}**, registered as `clock-reader` version "
@@ -172,11 +173,11 @@ def champion_section(report: Report, champion_id: str) -> None:
                               ("worst_24.png", "The 24 worst test images")):
         report.figure(champion_id, artifact, caption)
     # `mlflow run` logs an empty parameter as typed (''); the step logs what it resolved it to beside it.
-    backbone = tracking.resolved_param(p, "backbone_run", "none")
+    backbone = runs.resolved_param(p, "backbone_run", "none")
     report.add("### Model card: `clock-reader`", "",
                f"- **Model**: {t.get('representation')} head on a residual CNN (stage widths "
                f"{p.get('backbone.widths')}), {int(m.get('parameters', 0)):,} parameters, "
-               f"{tracking.resolved_param(p, 'image_size')} px grey input.",
+               f"{runs.resolved_param(p, 'image_size')} px grey input.",
                f"- **Data**: {p.get('source')} clock images, split {p.get('split')} "
                f"({p.get('train_images')} training images; processed at `{p.get('processed_dir')}`); "
                f"test data digest `{t.get('test_data_digest', '?')[:16]}`.",
@@ -217,14 +218,14 @@ def write_html(markdown_text: str, path: Path) -> None:
 def build_report(out: Path, search_ids: list[str], transfer_id: str, compare_id: str, champion_id: str) -> Path:
     """Write report.md, report.html and their figures into out's folder and log them; returns report.md."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tracking.start_run(EXPERIMENT, run_name="report", tags={"step": "report"}):
-        tracking.log_params({"search_run_ids": ",".join(search_ids), "transfer_run_id": transfer_id,
+    with runs.start_run(EXPERIMENT, run_name="report", tags={"step": "report"}):
+        runs.log_params({"search_run_ids": ",".join(search_ids), "transfer_run_id": transfer_id,
                              "compare_run_id": compare_id, "champion_run_id": champion_id})
         with tempfile.TemporaryDirectory() as tmp:
             report = Report(Path(tmp))
             report.add("# Study report", "",
                        f"Built {datetime.datetime.now():%Y-%m-%d %H:%M} from the tracking store "
-                       f"`{tracking.configure()}`. Every number below comes from the MLflow run named beside it.", "")
+                       f"`{runs.configure()}`. Every number below comes from the MLflow run named beside it.", "")
             task1_section(report, search_ids)
             transfer_section(report, transfer_id)
             clock_section(report, compare_id)
@@ -232,8 +233,8 @@ def build_report(out: Path, search_ids: list[str], transfer_id: str, compare_id:
             (Path(tmp) / "report.md").write_text(report.text())
             write_html(report.text(), Path(tmp) / "report.html")
             for name in ("report.md", "report.html"):
-                tracking.log_file(Path(tmp) / name)
-            tracking.log_file(Path(tmp) / FIGURES)
+                runs.log_file(Path(tmp) / name)
+            runs.log_file(Path(tmp) / FIGURES)
             shutil.copytree(Path(tmp) / FIGURES, out.parent / FIGURES, dirs_exist_ok=True)
             shutil.copy(Path(tmp) / "report.md", out)
             shutil.copy(Path(tmp) / "report.html", out.with_suffix(".html"))
@@ -255,7 +256,7 @@ def run(args) -> Path:
     searches = [i for i in args.search_run_id.split(",") if i] or [
         latest("search", f"tags.family = '{family}'") for family in ("mlp", "cnn")]
     champion = args.champion_run_id or latest("clock", "tags.registered_version LIKE '%'")
-    return build_report(Path(args.out or settings.ROOT / "report.md").resolve(), searches,
+    return build_report(Path(args.out or config.ROOT / "report.md").resolve(), searches,
                         args.transfer_run_id or latest("transfer"), args.compare_run_id or latest("clock_compare"),
                         champion)
 

@@ -13,10 +13,19 @@ import keras
 import numpy as np
 import optuna
 
-from pipeline import settings, tracking
-from pipeline.profiles import SearchBudget
-from pipeline.search_space import REFERENCE, STARTING_POINTS, suggest
-from pipeline.training import Fitted, MetricsToRun, affordable_epochs, early_stopping_callbacks, fit, start_fresh, subset
+from pipeline.config import SearchBudget
+from pipeline.search.space import REFERENCE, STARTING_POINTS, suggest
+from pipeline.search.study import EXPERIMENT
+from pipeline.tracking import runs
+from pipeline.training import (
+    Fitted,
+    MetricsToRun,
+    affordable_epochs,
+    early_stopping_callbacks,
+    fit,
+    start_fresh,
+    subset,
+)
 
 INPUT_SHAPE = (28, 28, 1)
 
@@ -70,7 +79,7 @@ def objective_for(family: str, budget: SearchBudget, data, seed: int, parent_run
     def objective(trial: optuna.Trial) -> float:
         config = suggest(trial, family)
         reference = trial.number == 0 and config == REFERENCE[family]
-        with tracking.start_run(settings.SEARCH_EXPERIMENT, run_name=f"{family}-trial-{trial.number}", nested=True,
+        with runs.start_run(EXPERIMENT, run_name=f"{family}-trial-{trial.number}", nested=True,
                                 parent_run_id=parent_run_id,
                                 tags={"step": "search-trial", "family": family, "trial": trial.number,
                                       "reference": reference,
@@ -78,7 +87,7 @@ def objective_for(family: str, budget: SearchBudget, data, seed: int, parent_run
                                 killed_by=(optuna.TrialPruned,)) as run:
             trial.set_user_attr("mlflow_run_id", run.info.run_id)
             trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-            tracking.log_params({**config, "trial": trial.number, "epochs": budget.epochs,
+            runs.log_params({**config, "trial": trial.number, "epochs": budget.epochs,
                                  "train_images": len(y_train)})
             start_fresh(seed + trial.number)
             model = compile_classifier(family, config)
@@ -88,7 +97,7 @@ def objective_for(family: str, budget: SearchBudget, data, seed: int, parent_run
                          callbacks=[MetricsToRun(), pruning, keras.callbacks.TerminateOnNaN()])
             accuracies = fitted.history.get("val_accuracy", [0.0])
             accuracy = trial_score(accuracies, budget.score_best_epoch)
-            tracking.log_metrics({"final_val_accuracy": accuracies[-1], "trial_score": accuracy,
+            runs.log_metrics({"final_val_accuracy": accuracies[-1], "trial_score": accuracy,
                                   "wall_seconds": fitted.seconds,
                                   "images_per_second": fitted.images_per_second,
                                   "parameters": model.count_params(), "epochs_trained": fitted.epochs})
@@ -99,9 +108,9 @@ def objective_for(family: str, budget: SearchBudget, data, seed: int, parent_run
                   f"epoch(s), {fitted.seconds:.0f} s" + (" (pruned)" if pruning.pruned_at is not None else ""),
                   flush=True)
             if pruning.pruned_at is not None:
-                tracking.set_tags({"pruned": True, "pruned_at_epoch": pruning.pruned_at})
+                runs.set_tags({"pruned": True, "pruned_at_epoch": pruning.pruned_at})
                 raise optuna.TrialPruned(f"pruned after epoch {pruning.pruned_at}")
-            tracking.set_tags({"pruned": False})
+            runs.set_tags({"pruned": False})
             return accuracy if np.isfinite(accuracy) else 0.0
 
     return objective
@@ -139,7 +148,7 @@ def choose_reader(classifier: keras.Model, config: dict, input_shape, validation
     averaged.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     averaged.run_eagerly = eager
     averaged_loss, averaged_accuracy = averaged.evaluate(*validation, verbose=0)
-    tracking.log_metrics({"val_accuracy_plain": val_accuracy, "val_accuracy_mirror_averaged": averaged_accuracy})
+    runs.log_metrics({"val_accuracy_plain": val_accuracy, "val_accuracy_mirror_averaged": averaged_accuracy})
     if averaged_accuracy > val_accuracy:
         return averaged, True, averaged_loss, averaged_accuracy
     return classifier, False, val_loss, val_accuracy
@@ -156,7 +165,7 @@ def train_to_budget(family: str, config: dict, input_shape, train, validation, t
     fitted = fit(model, *train, validation=validation, epochs=epochs, batch_size=config["batch_size"], verbose=2,
                  eager=eager, callbacks=[MetricsToRun(), *early_stopping_callbacks(patience, "val_accuracy", seconds)])
     reader, averaged, val_loss, val_accuracy = choose_reader(model, config, input_shape, validation, eager)
-    tracking.set_tags({"mirror_averaged": averaged})
+    runs.set_tags({"mirror_averaged": averaged})
     test_loss, test_accuracy = reader.evaluate(*test, verbose=0)
     return Trained(model, reader, fitted, float(val_loss), float(val_accuracy), float(test_loss),
                    float(test_accuracy), averaged)
@@ -173,16 +182,16 @@ def refit(family: str, trial: optuna.trial.FrozenTrial, rank: int, budget: Searc
     x_test, y_test = subset(data.test.x, data.test.y, limit=budget.test_limit)
     epochs = affordable_epochs(budget.refit_epochs, budget.refit_seconds, len(y_train),
                                trial.user_attrs.get("images_per_second"))
-    with tracking.start_run(settings.SEARCH_EXPERIMENT, run_name=f"{family}-refit-rank-{rank}", nested=True,
+    with runs.start_run(EXPERIMENT, run_name=f"{family}-refit-rank-{rank}", nested=True,
                             tags={"step": "search-refit", "family": family, "rank": rank,
                                   "source_trial": trial.number}):
-        tracking.log_params({**config, "rank": rank, "source_trial": trial.number, "max_epochs": epochs,
+        runs.log_params({**config, "rank": rank, "source_trial": trial.number, "max_epochs": epochs,
                              "patience": budget.patience, "train_images": len(y_train)})
         trained = train_to_budget(
             family, config, INPUT_SHAPE, (x_train, y_train), (x_val, y_val), (x_test, y_test), epochs=epochs,
             patience=budget.patience, seconds=budget.refit_seconds, eager=budget.eager, seed=seed)
         fitted, parameters = trained.fitted, trained.classifier.count_params()
-        tracking.log_metrics({"best_val_accuracy": trained.val_accuracy, "test_accuracy": trained.test_accuracy,
+        runs.log_metrics({"best_val_accuracy": trained.val_accuracy, "test_accuracy": trained.test_accuracy,
                               "test_loss": trained.test_loss, "wall_seconds": fitted.seconds,
                               "images_per_second": fitted.images_per_second, "epochs_trained": fitted.epochs,
                               "parameters": parameters})
@@ -191,5 +200,5 @@ def refit(family: str, trial: optuna.trial.FrozenTrial, rank: int, budget: Searc
                  "test_accuracy": trained.test_accuracy, "mirror_averaged": trained.mirror_averaged,
                  "epochs": fitted.epochs, "wall_seconds": fitted.seconds, "parameters": int(parameters),
                  "images_per_second": fitted.images_per_second, "trial_run_id": trial.user_attrs.get("mlflow_run_id"),
-                 "refit_run_id": tracking.active_run_id()}
+                 "refit_run_id": runs.active_run_id()}
     return entry, trained.reader

@@ -1,6 +1,6 @@
 """Contact sheet: genuine course clock images above synthetic renders, to judge the renderer by eye.
 
-    python -m pipeline.contact_sheet --reference DIR --out docs/contact-sheet.png [--seed N]
+    python scripts/contact_sheet.py --reference DIR --out docs/contact-sheet.png [--seed N]
 
 DIR holds genuine samples as square PNGs (any other files are ignored). The sheet shows
 up to `--genuine` of them in the top rows, then `--rows` rows of 150 px renders, then the

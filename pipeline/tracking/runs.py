@@ -12,7 +12,7 @@ from typing import Any, Iterator, Mapping
 import mlflow
 import numpy as np
 
-from pipeline import settings
+from pipeline import config
 from pipeline.redaction import redact
 
 # MLflow refuses parameter values longer than this.
@@ -26,7 +26,7 @@ def configure() -> str:
     """Use $MLFLOW_TRACKING_URI when set, else the project's SQLite store; returns the URI in use.
     A tracking server is asked once whether it answers and takes our credentials, so a wrong URL or password
     fails in seconds instead of after MLflow's minutes of retries."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or settings.DEFAULT_TRACKING_URI
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or config.DEFAULT_TRACKING_URI
     if uri.startswith(("http://", "https://")) and uri not in _checked:
         check_server(uri)
         _checked.add(uri)
@@ -60,7 +60,7 @@ def check_server(uri: str, timeout: float = 30) -> None:
 
 def on_default_store() -> bool:
     """True when runs go to the project's own mlflow.db (not a server the user chose)."""
-    return mlflow.get_tracking_uri() == settings.DEFAULT_TRACKING_URI
+    return mlflow.get_tracking_uri() == config.DEFAULT_TRACKING_URI
 
 
 def experiment_id(name: str) -> str:
@@ -71,7 +71,7 @@ def experiment_id(name: str) -> str:
     location = None
     if on_default_store():
         # Anchor artifacts at the root rather than at whatever folder the command ran from.
-        location = (settings.DEFAULT_ARTIFACT_ROOT / name.replace("/", "_")).as_uri()
+        location = (config.DEFAULT_ARTIFACT_ROOT / name.replace("/", "_")).as_uri()
     return mlflow.create_experiment(name, artifact_location=location)
 
 
@@ -221,59 +221,10 @@ def log_dataset(features: np.ndarray, targets: np.ndarray, *, name: str, context
     mlflow.log_input(dataset, context=context)
 
 
-def code_version() -> str:
-    """A digest of the project's code (pipeline/, models/, MLproject, conda.yaml): any change re-runs steps.
-
-    Unlike a git commit, it also sees uncommitted edits.
-    """
-    import hashlib
-
-    digest = hashlib.sha256()
-    files = sorted([*settings.ROOT.glob("pipeline/**/*.py"), *settings.ROOT.glob("models/**/*.py"),
-                    settings.ROOT / "MLproject", settings.ROOT / "conda.yaml"])
-    for path in files:
-        digest.update(str(path.relative_to(settings.ROOT)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
-def step_key(entry_point: str, parameters: Mapping[str, Any], upstream: list[str], code: str) -> str:
-    """What makes two runs of a step the same: entry point, parameters, upstream runs and code version."""
-    import hashlib
-
-    text = json.dumps({"entry_point": entry_point, "parameters": {k: str(v) for k, v in sorted(parameters.items())},
-                       "upstream": list(upstream), "code": code}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
-def run_entry_point(entry_point: str, parameters: Mapping[str, Any], upstream: list[str] = (),
-                    force: bool = False, run_name: str | None = None) -> tuple[str, bool]:
-    """Run one of the project's entry points as a child of the active run, in its experiment, unless a finished
-    run with the same step key exists there (reused instead). Returns (run id, reused).
-
-    Like MLflow's multistep example, each step is its own `mlflow run` in the installed environment; unlike it,
-    reuse also requires the same code and the same upstream runs.
-    """
-    import mlflow.projects
-
-    parent = mlflow.active_run()
-    key = step_key(entry_point, parameters, list(upstream), code_version())
-    if not force:
-        found = find_runs(f"tags.step_key = '{key}' and attributes.status = 'FINISHED'",
-                          [parent.info.experiment_id], max_results=1)
-        if found:
-            return found[0].info.run_id, True
-    try:
-        submitted = mlflow.projects.run(
-            str(settings.ROOT), entry_point=entry_point, parameters={k: str(v) for k, v in parameters.items()},
-            experiment_id=parent.info.experiment_id, env_manager="local", run_name=run_name)
-    except mlflow.exceptions.ExecutionException as exc:
-        from pipeline.errors import StepFailed
-
-        raise StepFailed(f"step {entry_point} failed ({exc}); its output above says why") from None
-    # Tagged only once it finished: a failed or interrupted step is never taken for a finished one.
-    mlflow.MlflowClient().set_tag(submitted.run_id, "step_key", key)
-    return submitted.run_id, False
 
 
 def find_runs(filter_string: str, experiment_ids: list[str] | None = None, max_results: int = 100,
@@ -305,107 +256,15 @@ def download_artifact(run_id: str, artifact_path: str, dst: str | Path) -> Path:
                                                     dst_path=str(dst)))
 
 
-def log_keras_model(model, name: str, example: np.ndarray) -> str:
-    """Log a Keras model with a signature inferred from `example`; returns the model's URI."""
-    import mlflow.keras
-    from mlflow.models import infer_signature
-
-    signature = infer_signature(example, np.asarray(model.predict(example, verbose=0)))
-    info = mlflow.keras.log_model(model, name=name, signature=signature, pip_requirements=model_requirements())
-    return info.model_uri
 
 
-def model_requirements() -> list[str]:
-    """The pinned packages a logged model needs, stated rather than inferred: MLflow's inference re-imports the
-    model in a subprocess, which costs several seconds per model and finds nothing the project does not know."""
-    import keras
-    import pandas
-    import tensorflow
-
-    return [f"mlflow=={mlflow.__version__}", f"keras=={keras.__version__}", f"tensorflow=={tensorflow.__version__}",
-            f"numpy=={np.__version__}", f"pandas=={pandas.__version__}"]
 
 
-CHAMPION = "champion"
 
 
-def log_clock_reader(network, reader_config: Mapping[str, Any], name: str = "clock_reader") -> str:
-    """Log the clock network as the pyfunc clock reader (pipeline/clock_reader.py, with models/ beside it).
-
-    The signature states the output table; the input, grey uint8 images (N, H, W) or (N, H, W, 1) of any size,
-    is checked by the reader itself, because MLflow's tensor schemas fix the number of dimensions.
-    """
-    from mlflow.models.signature import ModelSignature
-    from mlflow.types.schema import ColSpec, Schema
-
-    signature = ModelSignature(outputs=Schema([ColSpec("long", "hour"), ColSpec("long", "minute"),
-                                               ColSpec("string", "time")]))
-    with tempfile.TemporaryDirectory() as tmp:
-        keras_file = Path(tmp) / "network.keras"
-        network.save(keras_file)
-        config_file = Path(tmp) / "reader_config.json"
-        config_file.write_text(json.dumps(reader_config, indent=2))
-        info = mlflow.pyfunc.log_model(
-            name=name, python_model=str(settings.ROOT / "pipeline" / "clock_reader.py"),
-            artifacts={"keras_model": str(keras_file), "reader_config": str(config_file)},
-            code_paths=[str(settings.ROOT / "models")], signature=signature, pip_requirements=model_requirements(),
-            metadata={"input": "uint8 grey images, shape (N, H, W) or (N, H, W, 1), any size",
-                      "output": "hour 0-11, minute 0-59, time 'H:MM'", **{k: str(v) for k, v in reader_config.items()}})
-    return info.model_uri
 
 
-def register_if_better(model_uri: str, name: str, score: float, data_digest: str) -> tuple[str, bool, str]:
-    """Register a model version (tagged with its score, lower is better, and its test data's digest) and move the
-    `champion` alias to it only if it beats the current champion on the same data. Returns (version, moved, why)."""
-    client = mlflow.MlflowClient()
-    version = str(mlflow.register_model(model_uri, name).version)
-    client.set_model_version_tag(name, version, "test_cse_mean", f"{score:.6f}")
-    client.set_model_version_tag(name, version, "test_data_digest", data_digest)
-    try:
-        current = client.get_model_version_by_alias(name, CHAMPION)
-    except mlflow.exceptions.MlflowException:
-        current = None
-    if current is None:
-        moved, why = True, "first version: becomes champion"
-    elif current.tags.get("test_data_digest") != data_digest:
-        moved, why = False, (f"champion v{current.version} was tested on other data "
-                             f"({current.tags.get('test_data_digest', 'unknown')[:12]}); not comparable, left in place")
-    elif score < float(current.tags["test_cse_mean"]):
-        moved, why = True, f"test CSE {score:.3f} beats champion v{current.version} ({current.tags['test_cse_mean']})"
-    else:
-        moved, why = False, (f"test CSE {score:.3f} does not beat champion v{current.version} "
-                             f"({float(current.tags['test_cse_mean']):.3f}); champion stays")
-    if moved:
-        client.set_registered_model_alias(name, CHAMPION, version)
-    client.set_model_version_tag(name, version, "champion_decision", why)
-    return version, moved, why
 
 
-def load_pyfunc(model_uri: str):
-    """Load a pyfunc model (a registered alias, a run's model, a path); a missing one is bad input."""
-    configure()
-    try:
-        return mlflow.pyfunc.load_model(model_uri)
-    except (mlflow.exceptions.MlflowException, OSError) as exc:
-        from pipeline.errors import InputError
-
-        raise InputError(None, f"cannot load model {model_uri}: {str(exc).splitlines()[0]}") from None
 
 
-def copy_report(report_run_id: str, out: Path) -> Path:
-    """Write a report run's report.md, report.html and figures to `out` (report.md) and log them to the active run."""
-    import shutil
-
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in ("report.md", "report.html", "report_files"):
-            local = download_artifact(report_run_id, name, tmp)
-            mlflow.log_artifact(str(local))
-            target = out if name == "report.md" else out.with_suffix(".html") if name == "report.html" \
-                else out.parent / name
-            if local.is_dir():
-                shutil.copytree(local, target, dirs_exist_ok=True)
-            else:
-                shutil.copy(local, target)
-    return out

@@ -1,6 +1,6 @@
 """Entry point `predict`: read the time off clock images with a registered clock reader.
 
-    python -m pipeline.predict --input PATH [--model-uri models:/clock-reader@champion]
+    python -m pipeline.steps.predict --input PATH [--model-uri models:/clock-reader@champion]
 
 PATH is an image file (PNG, JPEG, ...; colour or grey, any size), a folder of them, or a course-format
 images.npy. Prints one line per image: where it came from, and the time.
@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import cli, tracking
+from pipeline import cli
 from pipeline.datasets.clock_files import read_npy
 from pipeline.errors import InputError
+from pipeline.tracking import registry
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 DEFAULT_MODEL = "models:/clock-reader@champion"
@@ -67,7 +68,7 @@ def read_times(inputs: list[tuple[str, np.ndarray]], model) -> list[tuple[str, s
 def predict(input_path: str, model_uri: str = DEFAULT_MODEL) -> list[tuple[str, str]]:
     """Read every input image's time and print one line per image."""
     inputs = read_inputs(Path(input_path))
-    lines = read_times(inputs, tracking.load_pyfunc(model_uri))
+    lines = read_times(inputs, registry.load_pyfunc(model_uri))
     for name, time in lines:
         print(f"{name}\t{time}")
     return lines

@@ -1,9 +1,9 @@
 """Entry point `clock_compare`: every label representation on the same backbone, data and budget, as nested runs.
 
-    python -m pipeline.clock_compare --profile quick
+    python -m pipeline.steps.clock_compare --profile quick
 
 On rendered clocks every representation starts from one backbone pretrained first, in a nested `clock-backbone`
-run, on where the dial's 12 and the hands point (pipeline/clock_backbone.py); the parent tags its run id.
+run, on where the dial's 12 and the hands point (pipeline/clock/backbone.py); the parent tags its run id.
 The parent logs the comparison table (CSV and Markdown) and a bar chart of test CSE per representation.
 """
 from __future__ import annotations
@@ -13,9 +13,13 @@ import json
 
 import pandas as pd
 
-from pipeline import cli, clock_backbone, plots, tracking
-from pipeline.profiles import get_profile
-from pipeline.clock import EXPERIMENT, add_data_arguments, load_clock_data, request_from, synthetic, train_clock
+from pipeline import cli, plots
+from pipeline.clock.backbone import pretrain
+from pipeline.clock.data import load_clock_data, synthetic
+from pipeline.clock.request import add_data_arguments, request_from
+from pipeline.clock.training import EXPERIMENT, train_clock
+from pipeline.config import get_profile
+from pipeline.tracking import runs
 
 # The representations compared, as HeadSpec fields. The periodic model with both hands is also read with the
 # independent decoding (a second row, same network), to show what making hour and minute agree is worth.
@@ -50,28 +54,28 @@ def compare(args, representations: list[dict] | None = None) -> pd.DataFrame:
     backbone_epochs = profile.backbone_epochs if args.backbone_epochs is None else args.backbone_epochs
     backbone_epochs = backbone_epochs if synthetic(first) and not args.backbone_run else 0
     rows, backbone_run = [], args.backbone_run
-    with tracking.start_run(EXPERIMENT, run_name=f"clock-compare-{args.profile}", tags={"step": "clock_compare"}):
-        tracking.log_params({"profile": args.profile, "image_size": first.image_size, "epochs": first.budget.epochs,
+    with runs.start_run(EXPERIMENT, run_name=f"clock-compare-{args.profile}", tags={"step": "clock_compare"}):
+        runs.log_params({"profile": args.profile, "image_size": first.image_size, "epochs": first.budget.epochs,
                              "augment": first.augment, "split": first.split, "seed": first.seed,
                              "representations": len(representations), "backbone_epochs": backbone_epochs,
                              "backbone_run": args.backbone_run or "none"})
         if backbone_epochs:
             print(f"--- shared backbone: {backbone_epochs} epochs on where the 12 and the hands point", flush=True)
-            with tracking.start_run(EXPERIMENT, run_name="clock-backbone", nested=True):
-                clock_backbone.pretrain(first, splits, backbone_epochs)
-                backbone_run = tracking.active_run_id()
+            with runs.start_run(EXPERIMENT, run_name="clock-backbone", nested=True):
+                pretrain(first, splits, backbone_epochs)
+                backbone_run = runs.active_run_id()
         if backbone_run:
-            tracking.set_tags({"backbone_run_id": backbone_run})
+            runs.set_tags({"backbone_run_id": backbone_run})
         for number, head in enumerate(representations, start=1):
             print(f"--- representation {number}/{len(representations)}: {head}", flush=True)
             request = dataclasses.replace(request_from(args, head), log_model=False, backbone_run=backbone_run)
-            with tracking.start_run(EXPERIMENT, run_name=f"clock-{head['head']}", nested=True):
+            with runs.start_run(EXPERIMENT, run_name=f"clock-{head['head']}", nested=True):
                 row = train_clock(request, splits)
             rows.append(row)
             rows.extend(row.pop("alternatives", []))
         table = comparison_table(rows)
-        tracking.log_table(table, "comparison.csv", markdown=True)
-        tracking.log_figure(plots.grouped_bars(table, "representation", ["test_cse_mean", "test_cse_median"],
+        runs.log_table(table, "comparison.csv", markdown=True)
+        runs.log_figure(plots.grouped_bars(table, "representation", ["test_cse_mean", "test_cse_median"],
                                                "minutes", "Test common-sense error by label representation"),
                             "comparison.png")
         # The winner may be a second decoding of a network (a row "... (same network)"): the champion must be
@@ -79,8 +83,8 @@ def compare(args, representations: list[dict] | None = None) -> pd.DataFrame:
         from models.time_heads import HeadSpec
 
         best = min(rows, key=lambda row: row["test_cse_mean"])
-        tracking.log_metrics({"best_test_cse_mean": best["test_cse_mean"]})
-        tracking.set_tags({"best_representation": HeadSpec(**best["head_fields"]).label,
+        runs.log_metrics({"best_test_cse_mean": best["test_cse_mean"]})
+        runs.set_tags({"best_representation": HeadSpec(**best["head_fields"]).label,
                            "best_head": json.dumps(best["head_fields"]), "best_run_id": best["run_id"]})
     print(table.drop(columns=["run_id"]).to_string(index=False))
     return table

@@ -1,10 +1,27 @@
-"""Named budgets for the study, kept as data: smoke (CI, minutes), quick (half an hour), full (benchmark grade).
+"""The project's configuration: where things live (root, data folders, default stores) and the named budgets of
+the study (smoke for CI, quick for half an hour, full for benchmark-grade figures), kept as data.
 
 Every step reads its budget from here; command-line values override single fields.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
+
+# The package lives at the project root (installed editable or run from a clone).
+ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("PIPELINE_DATA_DIR", ROOT / "data")).resolve()
+RAW_DIR = DATA_DIR / "raw"
+PROCESSED_DIR = DATA_DIR / "processed"
+
+# MLflow 3's embedded default, anchored at the root so every entry point shares it.
+DEFAULT_TRACKING_URI = f"sqlite:///{ROOT / 'mlflow.db'}"
+DEFAULT_ARTIFACT_ROOT = ROOT / "mlruns"
+
+def default_optuna_storage() -> str:
+    """Optuna studies persist in the data folder (out of git), so a study can be resumed by name."""
+    return f"sqlite:///{DATA_DIR / 'optuna.db'}"
 
 
 # On a few dozen images, tracing a model's train, test and predict functions (3-8 s for a CNN here) costs more than

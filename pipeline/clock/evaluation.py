@@ -1,0 +1,69 @@
+"""Judging a clock reader by common-sense error: readings over quarter turns, summaries, and the error analysis figures."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from pipeline import plots
+from pipeline.clock.data import minutes_of
+from pipeline.datasets.splits import Split
+from pipeline.tracking import runs
+
+WORST_SHOWN = 24
+
+
+HOUR_ERROR = 30  # minutes: an error this large means the hour was misread
+
+
+def cse_summary(errors: np.ndarray) -> dict[str, float]:
+    """Test CSE mean, median, p90 and max, shares within 1/5/10 minutes, and the share of misread hours."""
+    return {"test_cse_mean": float(errors.mean()), "test_cse_median": float(np.median(errors)),
+            "test_cse_p90": float(np.percentile(errors, 90)), "test_cse_max": float(errors.max()),
+            "test_within_1": float(np.mean(errors <= 1)), "test_within_5": float(np.mean(errors <= 5)),
+            "test_within_10": float(np.mean(errors <= 10)), "test_hour_error_share": float(np.mean(errors >= HOUR_ERROR))}
+
+
+def per_hour(errors: np.ndarray, true_minutes: np.ndarray) -> dict[str, float]:
+    """Mean CSE for each true hour, as test_cse_hour_00 ... test_cse_hour_11 (where troubles at 12 show)."""
+    hours = true_minutes // 60
+    return {f"test_cse_hour_{h:02d}": float(errors[hours == h].mean()) for h in range(12) if np.any(hours == h)}
+
+
+def network_outputs(model, images: np.ndarray) -> list[np.ndarray]:
+    """The network's raw head outputs for a batch of (N, H, W) images at each quarter turn, the unturned first."""
+    from models.quarter_turns import outputs_per_turn
+
+    return outputs_per_turn(model, images[..., None], batch_size=128)
+
+
+def read_minutes(spec, outputs: np.ndarray) -> np.ndarray:
+    """Whole minutes past 12 that a head's outputs say."""
+    from keras import ops
+
+    from models.time_heads import decode, to_whole_minutes
+
+    return ops.convert_to_numpy(to_whole_minutes(decode(spec, outputs))).astype(np.int64)
+
+
+def other_decoding(spec):
+    """For a periodic model of both hands, the decoding it was not logged with; else None."""
+    if spec.head != "periodic" or spec.hands != "both":
+        return None
+    return dataclasses.replace(spec, decoding="independent" if spec.decoding == "consistent" else "consistent")
+
+
+def log_error_analysis(label: str, test: Split, predicted: np.ndarray, errors: np.ndarray) -> None:
+    """The CSE histogram, CSE against the true time, the hour confusion matrix and the worst test images."""
+    true = minutes_of(test.y)
+    runs.log_figure(plots.cse_histogram(errors, f"{label}: test common-sense error"), "cse_histogram.png")
+    runs.log_figure(plots.cse_against_time(true, errors, f"{label}: error against the true time"),
+                        "cse_against_time.png")
+    runs.log_figure(plots.hour_confusion(test.y[:, 0], predicted // 60, f"{label}: hours, true vs predicted"),
+                        "hour_confusion.png")
+    worst = np.argsort(-errors, kind="stable")[:WORST_SHOWN]
+    captions = [f"true {h}:{m:02d} read {p // 60}:{p % 60:02d}" for (h, m), p in zip(test.y[worst], predicted[worst])]
+    runs.log_figure(plots.image_grid(test.x[worst], captions, columns=6, title=f"{label}: the 24 worst test images"),
+                        "worst_24.png")
+
+

@@ -1,0 +1,69 @@
+"""What one clock model is asked to be: its label representation, data and budget, from the command line or a profile."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from pipeline import cli
+from pipeline.config import PROFILES, ClockBudget, get_profile
+from pipeline.errors import InputError
+
+SPLITS = ("80/10/10", "80/20")
+
+
+@dataclass(frozen=True)
+class ClockRequest:
+    """One clock model: its label representation, the data it sees, and its training budget."""
+    head: dict                      # HeadSpec fields
+    image_size: int = 75
+    budget: ClockBudget = ClockBudget(epochs=1, patience=1)
+    learning_rate: float = 2e-3
+    augment: bool = True
+    split: str = "80/10/10"
+    seed: int = 0
+    source: str = "synthetic"
+    count: int = 18000
+    register: bool = False
+    backbone_run: str = ""          # a run whose pretrained backbone (pipeline.clock.backbone) the model starts from
+    log_model: bool = True          # comparison runs measure; only models meant for use are logged
+
+
+def head_fields(args) -> dict:
+    """The HeadSpec fields from the command line."""
+    return {"head": args.head, "n_classes": args.n_classes, "loss": args.loss, "minute_head": args.minute_head,
+            "hands": args.hands, "decoding": args.decoding}
+
+
+def add_data_arguments(p) -> None:
+    """Arguments shared with clock_compare: profile, data, size, budget overrides."""
+    p.add_argument("--profile", default="quick", choices=sorted(PROFILES))
+    p.add_argument("--image-size", type=cli.optional(int), default=None, help="75 or 150 (default: the profile's)")
+    p.add_argument("--epochs", type=cli.optional(int), default=None, help="default: the profile's")
+    p.add_argument("--extra-train", type=cli.optional(int), default=None,
+                   help="extra rendered training clocks (synthetic source only; default: the profile's)")
+    p.add_argument("--augment", type=cli.boolean, default=True,
+                   help="random in-plane rotation while training (not with the dial output: it would falsify it)")
+    p.add_argument("--split", default="80/10/10", choices=SPLITS)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--source", default="synthetic", help="'synthetic' (the renderer) or a course-format folder")
+    p.add_argument("--count", type=cli.optional(int), default=None, help="rendered images (default: the profile's)")
+    p.add_argument("--learning-rate", type=float, default=2e-3)
+
+
+def request_from(args, head: dict, budget_name: str = "clock") -> ClockRequest:
+    """A ClockRequest from parsed arguments, the profile filling what was not given."""
+    profile = get_profile(args.profile)
+    budget = getattr(profile, budget_name)
+    if args.epochs is not None:
+        budget = dataclasses.replace(budget, epochs=args.epochs)
+    if args.extra_train is not None:
+        budget = dataclasses.replace(budget, extra_train=args.extra_train)
+    size = args.image_size or profile.clock_size
+    if size not in (75, 150):
+        raise InputError(None, f"image size must be 75 or 150, got {size}")
+    return ClockRequest(head=head, image_size=size, budget=budget, learning_rate=args.learning_rate,
+                        augment=args.augment, split=args.split, seed=args.seed, source=args.source,
+                        count=args.count or profile.clock_count, register=getattr(args, "register", False),
+                        backbone_run=getattr(args, "backbone_run", ""))
+
+

@@ -1,0 +1,136 @@
+"""The study: its storage opened safely, its sampler and pruner, its starting points queued, and what it found so far."""
+from __future__ import annotations
+
+import time
+import warnings
+
+import optuna
+
+from pipeline.errors import InputError
+from pipeline.search.space import STARTING_POINTS
+from pipeline.search.storage import (
+    HEARTBEAT_SECONDS,
+    creation_lock,
+    masked,
+    open_storage,
+    reporting_errors,
+)
+from pipeline.tracking import runs
+
+# The experiment of a search's parent run, its trials and its refits.
+EXPERIMENT = "task1-search"
+TOP_K = 3
+
+
+PRUNERS = ("median", "hyperband", "none")
+
+
+# Random trials before TPE models the space: budgets here allow a few dozen trials, not hundreds.
+STARTUP_TRIALS = 6
+
+
+# Validation accuracy at or below which a trial is learning nothing (a zeros initializer, sigmoid layers under a
+# tiny learning rate, a diverged optimizer): twice chance on ten classes. The median rule spares its start-up
+# trials, and in the full CNN study such a network (0.09 after 3 epochs) took 226 s of the first hour.
+CHANCE_FLOOR = 0.2
+
+
+class MedianOrChance(optuna.pruners.BasePruner):
+    """The median rule, and any trial still at chance after an epoch that is not its last, start-up trials
+    included. After the last epoch there is nothing left to save: the trial completes with what it reached
+    (a one-epoch smoke trial on 64 images is near chance and still a result)."""
+
+    def __init__(self, epochs: int, floor: float = CHANCE_FLOOR, warmup: int = 0):
+        self.last_step, self.floor = epochs - 1, floor
+        self.median = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=warmup)
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        step = trial.last_step
+        if step is not None and step < self.last_step and trial.intermediate_values[step] <= self.floor:
+            return True
+        return self.median.prune(study, trial)
+
+
+def make_pruner(name: str, epochs: int, warmup: int = 0) -> optuna.pruners.BasePruner:
+    """Median (after `warmup` + 1 epochs, once 3 trials finished; at chance before the last epoch, at once),
+    Hyperband over the epochs, or none."""
+    if name == "median":
+        return MedianOrChance(epochs, warmup=warmup)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1), reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
+def default_study_name(family: str, profile: str, seed: int) -> str:
+    """Studies are kept per family, profile and seed, so a budget's trials are never mixed with another's."""
+    return f"fashion_mnist-{family}-{profile}-seed{seed}"
+
+
+def open_study(name: str, storage_url: str, seed: int, pruner: optuna.pruners.BasePruner, family: str, *,
+               create: bool = True, heartbeat: int = HEARTBEAT_SECONDS) -> optuna.Study:
+    """Create the study (its first trials the starting points, Geron's reference network first), or load it to add
+    trials; the sampler's seed moves on with the trials already run. Safe when several workers start at once on a
+    fresh database."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with reporting_errors(storage_url), creation_lock(storage_url):
+        storage = open_storage(storage_url, heartbeat, stale_trial_callback=requeue_lost_trial)
+        if name not in optuna.get_all_study_names(storage):
+            if not create:
+                raise InputError(None, f"study {name} does not exist in {masked(storage_url)}; "
+                                 "start the search without parent_run_id first")
+            offset = 0
+        else:
+            offset = len(optuna.load_study(study_name=name, storage=storage).trials)
+        with warnings.catch_warnings():
+            # multivariate and group are "experimental" in Optuna 4 and the recommended TPE set-up all the same.
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler = optuna.samplers.TPESampler(seed=seed + offset, multivariate=True, group=True,
+                                                 n_startup_trials=STARTUP_TRIALS)
+        study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True,
+                                    sampler=sampler, pruner=pruner)
+        if create and not study.trials:
+            for config in STARTING_POINTS[family]:
+                study.enqueue_trial(config)
+        return study
+
+
+def requeue_lost_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """A trial whose worker stopped beating (killed, machine lost): its MLflow run ends FAILED, and the same
+    configuration is queued again for the next free worker."""
+    if trial.user_attrs.get("mlflow_run_id"):
+        runs.end_lost_run(trial.user_attrs["mlflow_run_id"], f"worker of trial {trial.number} stopped beating")
+    print(f"trial {trial.number} lost its worker: failed, queued again", flush=True)
+    optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)(study, trial)
+
+
+def finished_trials(study: optuna.Study) -> int:
+    """Trials that count towards n_trials: complete or pruned."""
+    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
+                                                        optuna.trial.TrialState.PRUNED)))
+
+
+def fail_lost_trials(study: optuna.Study, heartbeat: int) -> None:
+    """Wait until trials left running by a killed worker miss their heartbeats, then fail and re-queue them."""
+    deadline = time.monotonic() + 4 * heartbeat + 5
+    while time.monotonic() < deadline and study.get_trials(deepcopy=False,
+                                                           states=(optuna.trial.TrialState.RUNNING,)):
+        time.sleep(heartbeat)
+        optuna.storages.fail_stale_trials(study)
+
+
+def top_trials(study: optuna.Study, k: int = TOP_K) -> list[optuna.trial.FrozenTrial]:
+    """The k best finished trials by validation accuracy, ties going to the earlier trial."""
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    return sorted(done, key=lambda t: (-t.value, t.number))[:k]
+
+
+def param_importances(study: optuna.Study) -> dict[str, float]:
+    """Optuna's fANOVA importance of each hyperparameter for the objective ({} with too few finished trials)."""
+    try:
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+        return {name: float(value)
+                for name, value in optuna.importance.get_param_importances(study, evaluator=evaluator).items()}
+    except (ValueError, RuntimeError, ZeroDivisionError):
+        return {}
+
+

@@ -1,0 +1,1 @@
+"""The entry points of the MLproject, one module each: `python -m pipeline.steps.<name>`."""

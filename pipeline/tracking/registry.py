@@ -1,0 +1,102 @@
+"""The model registry: models logged with their requirements, registered, their champion alias moved, loaded back."""
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import mlflow
+import numpy as np
+
+from pipeline import config
+from pipeline.tracking.runs import configure
+
+
+def log_keras_model(model, name: str, example: np.ndarray) -> str:
+    """Log a Keras model with a signature inferred from `example`; returns the model's URI."""
+    import mlflow.keras
+    from mlflow.models import infer_signature
+
+    signature = infer_signature(example, np.asarray(model.predict(example, verbose=0)))
+    info = mlflow.keras.log_model(model, name=name, signature=signature, pip_requirements=model_requirements())
+    return info.model_uri
+
+
+def model_requirements() -> list[str]:
+    """The pinned packages a logged model needs, stated rather than inferred: MLflow's inference re-imports the
+    model in a subprocess, which costs several seconds per model and finds nothing the project does not know."""
+    import keras
+    import pandas
+    import tensorflow
+
+    return [f"mlflow=={mlflow.__version__}", f"keras=={keras.__version__}", f"tensorflow=={tensorflow.__version__}",
+            f"numpy=={np.__version__}", f"pandas=={pandas.__version__}"]
+
+
+CHAMPION = "champion"
+
+
+def log_clock_reader(network, reader_config: Mapping[str, Any], name: str = "clock_reader") -> str:
+    """Log the clock network as the pyfunc clock reader (pipeline/serving/clock_reader.py, with models/ beside it).
+
+    The signature states the output table; the input, grey uint8 images (N, H, W) or (N, H, W, 1) of any size,
+    is checked by the reader itself, because MLflow's tensor schemas fix the number of dimensions.
+    """
+    from mlflow.models.signature import ModelSignature
+    from mlflow.types.schema import ColSpec, Schema
+
+    signature = ModelSignature(outputs=Schema([ColSpec("long", "hour"), ColSpec("long", "minute"),
+                                               ColSpec("string", "time")]))
+    with tempfile.TemporaryDirectory() as tmp:
+        keras_file = Path(tmp) / "network.keras"
+        network.save(keras_file)
+        config_file = Path(tmp) / "reader_config.json"
+        config_file.write_text(json.dumps(reader_config, indent=2))
+        info = mlflow.pyfunc.log_model(
+            name=name, python_model=str(config.ROOT / "pipeline" / "serving" / "clock_reader.py"),
+            artifacts={"keras_model": str(keras_file), "reader_config": str(config_file)},
+            code_paths=[str(config.ROOT / "models")], signature=signature, pip_requirements=model_requirements(),
+            metadata={"input": "uint8 grey images, shape (N, H, W) or (N, H, W, 1), any size",
+                      "output": "hour 0-11, minute 0-59, time 'H:MM'", **{k: str(v) for k, v in reader_config.items()}})
+    return info.model_uri
+
+
+def register_if_better(model_uri: str, name: str, score: float, data_digest: str) -> tuple[str, bool, str]:
+    """Register a model version (tagged with its score, lower is better, and its test data's digest) and move the
+    `champion` alias to it only if it beats the current champion on the same data. Returns (version, moved, why)."""
+    client = mlflow.MlflowClient()
+    version = str(mlflow.register_model(model_uri, name).version)
+    client.set_model_version_tag(name, version, "test_cse_mean", f"{score:.6f}")
+    client.set_model_version_tag(name, version, "test_data_digest", data_digest)
+    try:
+        current = client.get_model_version_by_alias(name, CHAMPION)
+    except mlflow.exceptions.MlflowException:
+        current = None
+    if current is None:
+        moved, why = True, "first version: becomes champion"
+    elif current.tags.get("test_data_digest") != data_digest:
+        moved, why = False, (f"champion v{current.version} was tested on other data "
+                             f"({current.tags.get('test_data_digest', 'unknown')[:12]}); not comparable, left in place")
+    elif score < float(current.tags["test_cse_mean"]):
+        moved, why = True, f"test CSE {score:.3f} beats champion v{current.version} ({current.tags['test_cse_mean']})"
+    else:
+        moved, why = False, (f"test CSE {score:.3f} does not beat champion v{current.version} "
+                             f"({float(current.tags['test_cse_mean']):.3f}); champion stays")
+    if moved:
+        client.set_registered_model_alias(name, CHAMPION, version)
+    client.set_model_version_tag(name, version, "champion_decision", why)
+    return version, moved, why
+
+
+def load_pyfunc(model_uri: str):
+    """Load a pyfunc model (a registered alias, a run's model, a path); a missing one is bad input."""
+    configure()
+    try:
+        return mlflow.pyfunc.load_model(model_uri)
+    except (mlflow.exceptions.MlflowException, OSError) as exc:
+        from pipeline.errors import InputError
+
+        raise InputError(None, f"cannot load model {model_uri}: {str(exc).splitlines()[0]}") from None
+
+

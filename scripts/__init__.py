@@ -1,0 +1,1 @@
+"""Developer tools: the structure check, the services script and its Python handle, sample data, the contact sheet."""
