@@ -16,22 +16,11 @@ from models.time_heads import HeadSpec, cse_metric, loss_function, output_layer
 
 @dataclass(frozen=True)
 class Backbone:
-    """Stage widths (each stage halves the resolution), the stem, and how much dropout sits before the head.
-
-    fine_stem: two 3x3 convolutions at 75 px (150 px images halved once) before the first stage halves the
-    resolution, instead of one 5x5 stride-2 convolution (and a pooling at 150 px) that bring the image to ~38 px at
-    once: the numerals that tell which way is up are 3-4 px tall at 75 px, 1-2 px at 38. With it and the dial
-    output the reader learned within 10 epochs; without the dial output it stayed at chance (benchmarks/README.md).
-    """
+    """Stage widths (each stage halves the resolution), residual blocks per stage, and how much dropout sits
+    before the head."""
     widths: tuple[int, ...] = (16, 32, 64, 128)
     blocks_per_stage: int = 1
     dropout: float = 0.1
-    fine_stem: bool = True
-
-
-def stem_strides(image_size: int) -> int:
-    """Bring any input to about 38 pixels before the residual stages: stride 4 at 150 px, 2 at 75 px."""
-    return 4 if image_size > 100 else 2
 
 
 def residual_block(x, filters: int, stride: int):
@@ -73,8 +62,8 @@ def build_clock_trainer(spec: HeadSpec, image_size: int, backbone: Backbone = Ba
     outputs {"time", "dial"}, the reader only the time head's output, as `build_clock_model` gives.
 
     The time is the hands' angles measured from the 12, and the numerals, 3-4 px at 75 px, are the only sign of
-    where the 12 is; with the rendered rotation as a direct target the network finds it within a few epochs,
-    where from the time alone it stayed at chance (benchmarks/README.md).
+    where the 12 is; the rendered rotation as a direct target teaches the network to find it, which the time alone
+    does not (benchmarks/README.md).
     """
     inputs, pixels = scaled_input(image_size)
     features = build_backbone(image_size, backbone)(pixels)
@@ -100,11 +89,6 @@ def compile_pretext_trainer(trainer: keras.Model, learning_rate) -> keras.Model:
     return trainer
 
 
-def copy_backbone(source: keras.Model, target: keras.Model) -> None:
-    """Start `target` from the weights of `source`'s backbone (same Backbone and image size)."""
-    target.get_layer("backbone").set_weights(source.get_layer("backbone").get_weights())
-
-
 def dial_encoding(rotation_degrees) -> np.ndarray:
     """The dial output's target: sin and cos of each clock's rotation, (N, 2) float32."""
     turn = np.radians(np.asarray(rotation_degrees, dtype=np.float64))
@@ -122,22 +106,20 @@ def hands_encoding(rotation_degrees, minutes) -> np.ndarray:
 
 def build_backbone(image_size: int, backbone: Backbone = Backbone()) -> keras.Model:
     """The shared feature extractor as its own model, named "backbone", on 0-1 grey images: one feature vector
-    per image, for the heads to read. Every representation's network holds one, so a trained one carries over."""
+    per image, for the heads to read. Every representation's network holds one, so a trained one carries over.
+
+    The stem is two 3x3 convolutions at 75 px (150 px images are halved once first), and only then does the first
+    stage halve the resolution: the numerals that tell which way is up are 3-4 px tall at 75 px, 1-2 px at half
+    that (benchmarks/README.md).
+    """
     inputs = keras.Input((image_size, image_size, 1), name="pixels")
     x = inputs
-    if backbone.fine_stem:
-        for stride in (2 if image_size > 100 else 1, 1):
-            x = layers.Conv2D(backbone.widths[0], 3, strides=stride, padding="same", use_bias=False)(x)
-            x = layers.ReLU()(batch_norm()(x))
-    else:
-        x = layers.Conv2D(backbone.widths[0], 5, strides=2, padding="same", use_bias=False)(x)
+    for stride in (2 if image_size > 100 else 1, 1):
+        x = layers.Conv2D(backbone.widths[0], 3, strides=stride, padding="same", use_bias=False)(x)
         x = layers.ReLU()(batch_norm()(x))
-        if stem_strides(image_size) == 4:
-            x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
-    for stage, width in enumerate(backbone.widths):
+    for width in backbone.widths:
         for block in range(backbone.blocks_per_stage):
-            first = block == 0 and (stage > 0 or backbone.fine_stem)
-            x = residual_block(x, width, stride=2 if first else 1)
+            x = residual_block(x, width, stride=2 if block == 0 else 1)
     x = layers.GlobalAveragePooling2D()(x)
     if backbone.dropout:
         x = layers.Dropout(backbone.dropout)(x)

@@ -2,7 +2,7 @@
 
 A clock's time does not change when its picture is turned in its plane, and the readers are trained on clocks at
 every orientation; a quarter turn moves no pixel off the square and interpolates nothing. Averaging the four
-readings halved the hour misreads of the 75 px champion (benchmarks/README.md).
+readings cuts the hour misreads (benchmarks/README.md).
 """
 from __future__ import annotations
 

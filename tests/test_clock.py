@@ -233,9 +233,9 @@ def test_a_clock_reads_the_same_whichever_quarter_turn_it_is_shown_at():
 
 def test_batch_normalization_statistics_catch_up_within_a_short_training():
     """After 60 steps (less than one quick-profile epoch) every batch normalization layer's moving variance
-    matches the variance it sees, within a factor of 2; with Keras' default momentum it was still ~50 times too
-    large, and the reader in inference mode gave one answer for every image. The clock trainer (time and dial
-    outputs) is fitted traced here, as the quick and full profiles fit it."""
+    matches the variance it sees, within a factor of 2; Keras' default momentum leaves it far too large, and the
+    reader in inference mode then gives one answer for every image. The clock trainer (time and dial outputs) is
+    fitted traced here, as the quick and full profiles fit it."""
     import keras
 
     from models.clock_net import (

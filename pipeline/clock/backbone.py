@@ -1,11 +1,11 @@
 """The clock comparison's shared start: a backbone pretrained to see where the dial's 12 and the hands point.
 
 A clock reader learns nothing until it has found the 12 (the numerals, 3-4 px at 75 px, are the only sign of the
-dial's rotation), and finding it costs about 80,000 training images (benchmarks/README.md): more than a quick
-comparison can give each representation. So the comparison pays it once: a backbone is trained on targets no
-representation owns (sin and cos of the dial's rotation and of each hand's direction in the image, known for
-rendered clocks), and every representation, the champion too, starts from its weights. Same start, same budget:
-the comparison stays fair.
+dial's rotation), and finding it takes more training images than a quick comparison can give each representation
+(benchmarks/README.md). So the comparison pays it once: a backbone is trained on targets no representation owns
+(sin and cos of the dial's rotation and of each hand's direction in the image, known for rendered clocks), and
+every representation, the champion too, starts from its weights. Same start, same budget: the comparison stays
+fair.
 """
 from __future__ import annotations
 
@@ -31,7 +31,6 @@ def pretrain(request, splits, epochs: int) -> None:
     import keras
 
     from models.clock_net import (
-        Backbone,
         build_pretext_trainer,
         compile_pretext_trainer,
         dial_encoding,
@@ -49,7 +48,7 @@ def pretrain(request, splits, epochs: int) -> None:
     def targets(turns, labels):
         return {"dial": dial_encoding(turns), "hands": hands_encoding(turns, minutes_of(labels))}
 
-    backbone = Backbone(widths=tuple(request.budget.widths))
+    backbone = request.backbone
     runs.log_params({"pretext": "dial and hand directions", "image_size": request.image_size,
                          "epochs": epochs, "batch_size": request.budget.batch_size,
                          "learning_rate": request.learning_rate, "train_images": len(train.y),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -11,9 +12,34 @@ from pipeline.datasets.splits import Split
 from pipeline.tracking import runs
 
 WORST_SHOWN = 24
-
-
 HOUR_ERROR = 30  # minutes: an error this large means the hour was misread
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A reader judged on the test split: what it read, how far off, and the summaries logged for it."""
+    predicted: np.ndarray           # whole minutes past 12, the four quarter turns averaged
+    errors: np.ndarray              # the common-sense error of each reading
+    summary: dict[str, float]       # cse_summary of the errors
+    per_hour: dict[str, float]      # mean CSE for each true hour
+    single_view: dict[str, float]   # cse_summary of the unturned images read alone
+    alternative: tuple | None       # (the other decoding's HeadSpec, its cse_summary), see `other_decoding`
+
+
+def evaluate(model, spec, test: Split) -> Evaluation:
+    """Read the test split as the logged reader does, averaging the four quarter turns of each image."""
+    from models.common_sense_error import common_sense_error
+    from models.time_heads import mean_outputs
+
+    views = network_outputs(model, test.x)
+    outputs = mean_outputs(spec, views)
+    true = minutes_of(test.y).astype(np.int64)
+    predicted = read_minutes(spec, outputs)
+    errors = common_sense_error(predicted, true)
+    single_view = cse_summary(common_sense_error(read_minutes(spec, views[0]), true))
+    other = other_decoding(spec)
+    alternative = None if other is None else (other, cse_summary(common_sense_error(read_minutes(other, outputs), true)))
+    return Evaluation(predicted, errors, cse_summary(errors), per_hour(errors, true), single_view, alternative)
 
 
 def cse_summary(errors: np.ndarray) -> dict[str, float]:

@@ -27,6 +27,20 @@ class ClockRequest:
     backbone_run: str = ""          # a run whose pretrained backbone (pipeline.clock.backbone) the model starts from
     log_model: bool = True          # comparison runs measure; only models meant for use are logged
 
+    @property
+    def spec(self):
+        """The head as a HeadSpec."""
+        from models.time_heads import HeadSpec
+
+        return HeadSpec(**self.head)
+
+    @property
+    def backbone(self):
+        """The network's backbone, as wide as the budget says."""
+        from models.clock_net import Backbone
+
+        return Backbone(widths=tuple(self.budget.widths))
+
 
 def head_fields(args) -> dict:
     """The HeadSpec fields from the command line."""

@@ -3,144 +3,188 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
 
+from models.clock_net import (
+    build_clock_model,
+    build_clock_trainer,
+    compile_clock_model,
+    compile_clock_trainer,
+    warmup_cosine,
+)
+from models.time_heads import HeadSpec
 from pipeline import plots
 from pipeline.clock.backbone import fetch, start_from
 from pipeline.clock.data import arrange, dial_targets, extra_training_images, minutes_of
-from pipeline.clock.evaluation import (
-    cse_summary,
-    log_error_analysis,
-    network_outputs,
-    other_decoding,
-    per_hour,
-    read_minutes,
-)
+from pipeline.clock.evaluation import Evaluation, evaluate, log_error_analysis
 from pipeline.clock.request import ClockRequest
 from pipeline.datasets.digests import array_sha256
 from pipeline.datasets.splits import Split, Splits
 from pipeline.tracking import registry, runs
-from pipeline.training import MetricAliases, MetricsToRun, PreciseBatchNorm, fit
+from pipeline.training import Fitted, MetricAliases, MetricsToRun, PreciseBatchNorm, fit
 
 EXPERIMENT = "tell-the-time"
-
-
 MODEL_NAME = "clock-reader"
+
+
+@dataclass(frozen=True)
+class ClockData:
+    """What one clock model trains and is judged on, at the trained size."""
+    train: Split                # the split's training images, then any extra rendered ones
+    validation: Split | None    # None with the 80/20 split
+    test: Split
+    test_digest: str            # a champion is only compared on the same test data
+    dial: dict | None           # the dial output's targets per split; None: the network has no dial output
+    augment: bool               # turn the training images by random angles
+
+    def targets(self, split: str):
+        """What the network fits on split `split`: the true minutes, and the dial's targets when it has one."""
+        minutes = minutes_of(getattr(self, split).y)
+        return minutes if self.dial is None else {"time": minutes, "dial": self.dial[split]}
+
+
+@dataclass(frozen=True)
+class ClockNetwork:
+    """The reader that is evaluated and logged, and the model that is fitted: the reader itself, or the reader
+    with the dial output beside it (the two share every layer)."""
+    spec: HeadSpec
+    reader: keras.Model
+    trainer: keras.Model
 
 
 def train_clock(request: ClockRequest, splits: Splits) -> dict:
     """Train, evaluate and log one clock model inside the active run; returns its row for a comparison table."""
-    import keras
+    data = prepare(request, splits)
+    log_inputs(request, splits, data)
+    network = build_network(request, data)
+    fitted = fit_network(request, data, network)
+    evaluation = evaluate(network.reader, network.spec, data.test)
+    metrics, alternatives = log_evaluation(network, fitted, data.test, evaluation)
+    row = log_reader(request, data, network, metrics, alternatives)
+    print(f"{network.spec.label}: test CSE mean {metrics['test_cse_mean']:.2f} min, "
+          f"median {metrics['test_cse_median']:.1f}, hour errors {metrics['test_hour_error_share']:.1%} "
+          f"({fitted.epochs} epochs, {fitted.seconds:.0f} s)")
+    return row
 
-    from models.clock_net import (
-        Backbone,
-        build_clock_model,
-        build_clock_trainer,
-        compile_clock_model,
-        compile_clock_trainer,
-        warmup_cosine,
-    )
-    from models.time_heads import HeadSpec
 
-    spec = HeadSpec(**request.head)
+def prepare(request: ClockRequest, splits: Splits) -> ClockData:
+    """The splits at the trained size, the training split grown by any extra rendered clocks, and for rendered
+    clocks the dial output's targets."""
     train, validation, test = arrange(splits, request)
     extra = extra_training_images(request)
     dial = dial_targets(request, splits, len(train.y), extra)
     if extra is not None:
         train = Split(np.concatenate([train.x, extra.x]), np.concatenate([train.y, extra.y]))
     # Turning the images would falsify the dial's target; the rendered rotations vary over the full turn anyway.
-    augment = request.augment and dial is None
-    backbone = Backbone(widths=tuple(request.budget.widths))
+    return ClockData(train, validation, test, test_digest=array_sha256(test.x) + ":" + array_sha256(test.y),
+                     dial=dial, augment=request.augment and dial is None)
+
+
+def log_inputs(request: ClockRequest, splits: Splits, data: ClockData) -> None:
+    """The run's parameters, and the three data sets it sees."""
+    spec = request.spec
     runs.log_params({"head": spec.head, "representation": spec.label, **dataclasses.asdict(spec),
-                         "image_size": request.image_size, "augment": augment, "test_quarter_turns": True,
-                         "dial_supervision": dial is not None,
-                         "split": request.split,
-                         "seed": request.seed, "source": request.source or "synthetic", "count": request.count,
-                         "learning_rate": request.learning_rate, "budget": dataclasses.asdict(request.budget),
-                         "backbone": dataclasses.asdict(backbone), "train_images": len(train.y),
-                         "backbone_run": request.backbone_run or "none",
-                         "processed_dir": str(splits.folder)})
-    test_digest = array_sha256(test.x) + ":" + array_sha256(test.y)
-    for name, split in (("train", train), ("validation", validation), ("test", test)):
+                     "image_size": request.image_size, "augment": data.augment, "test_quarter_turns": True,
+                     "dial_supervision": data.dial is not None, "split": request.split, "seed": request.seed,
+                     "source": request.source or "synthetic", "count": request.count,
+                     "learning_rate": request.learning_rate, "budget": dataclasses.asdict(request.budget),
+                     "backbone": dataclasses.asdict(request.backbone), "train_images": len(data.train.y),
+                     "backbone_run": request.backbone_run or "none", "processed_dir": str(splits.folder)})
+    for name, split in (("train", data.train), ("validation", data.validation), ("test", data.test)):
         if split is not None:
             runs.log_dataset(split.x, split.y, name=f"clock-{name}", context=name, source=str(splits.folder),
-                                 digest=(array_sha256(split.x) if name != "test" else test_digest))
+                             digest=data.test_digest if name == "test" else array_sha256(split.x))
+
+
+def build_network(request: ClockRequest, data: ClockData) -> ClockNetwork:
+    """The seeded, compiled network, starting from the pretrained backbone when the request names one."""
     keras.utils.set_random_seed(request.seed)
-    steps = int(np.ceil(len(train.y) / request.budget.batch_size)) * request.budget.epochs
+    spec, backbone, size = request.spec, request.backbone, request.image_size
+    steps = int(np.ceil(len(data.train.y) / request.budget.batch_size)) * request.budget.epochs
     schedule = warmup_cosine(request.learning_rate, steps)
-    y_train = minutes_of(train.y)
-    y_validation = None if validation is None else minutes_of(validation.y)
-    if dial is None:
-        model = trained = compile_clock_model(build_clock_model(spec, request.image_size, backbone, augment=augment),
-                                              spec, schedule)
+    if data.dial is None:
+        reader = trainer = compile_clock_model(build_clock_model(spec, size, backbone, augment=data.augment),
+                                               spec, schedule)
     else:
-        trained, model = build_clock_trainer(spec, request.image_size, backbone)
-        compile_clock_trainer(trained, spec, schedule, request.budget.dial_weight)
-        y_train = {"time": y_train, "dial": dial["train"]}
-        if validation is not None:
-            y_validation = {"time": y_validation, "dial": dial["validation"]}
+        trainer, reader = build_clock_trainer(spec, size, backbone)
+        compile_clock_trainer(trainer, spec, schedule, request.budget.dial_weight)
     if request.backbone_run:
         with tempfile.TemporaryDirectory() as tmp:
-            start_from(fetch(request.backbone_run, Path(tmp)), model,
-                                      request.image_size, backbone)
+            start_from(fetch(request.backbone_run, Path(tmp)), reader, size, backbone)
+    return ClockNetwork(spec, reader, trainer)
+
+
+def fit_network(request: ClockRequest, data: ClockData, network: ClockNetwork) -> Fitted:
+    """Fit the trainer, logging every epoch, stopping early on the validation CSE when there is a validation split;
+    the reader then predicts as the trainer ran (eagerly or traced)."""
+    budget = request.budget
+    x_train = data.train.x[..., None]
+    validation = None if data.validation is None else (data.validation.x[..., None], data.targets("validation"))
     # The trainer's time metrics carry its output's name; every clock run logs them as cse and val_cse.
-    x_train = train.x[..., None]
-    callbacks = [PreciseBatchNorm(x_train, None if validation is None else (validation.x[..., None], y_validation),
-                                  request.budget.batch_size),
+    callbacks = [PreciseBatchNorm(x_train, validation, budget.batch_size),
                  MetricAliases({"cse": "time_cse", "val_cse": "val_time_cse"}), MetricsToRun(),
                  keras.callbacks.TerminateOnNaN()]
     if validation is not None:
-        callbacks.append(keras.callbacks.EarlyStopping("val_cse", mode="min", patience=request.budget.patience,
+        callbacks.append(keras.callbacks.EarlyStopping("val_cse", mode="min", patience=budget.patience,
                                                        restore_best_weights=True))
-    fitted = fit(trained, x_train, y_train, epochs=request.budget.epochs, batch_size=request.budget.batch_size,
-                 callbacks=callbacks, verbose=2, eager=request.budget.eager)
-    model.run_eagerly = trained.run_eagerly
-    from models.common_sense_error import common_sense_error
-    from models.time_heads import mean_outputs
+    fitted = fit(network.trainer, x_train, data.targets("train"), epochs=budget.epochs,
+                 batch_size=budget.batch_size, callbacks=callbacks, verbose=2, eager=budget.eager)
+    network.reader.run_eagerly = network.trainer.run_eagerly
+    return fitted
 
-    # Test readings average the four quarter turns of each image, as the logged reader does; the unturned
-    # image's reading alone is logged beside them (single_view.*).
-    views = network_outputs(model, test.x)
-    outputs = mean_outputs(spec, views)
-    true = minutes_of(test.y).astype(np.int64)
-    predicted = read_minutes(spec, outputs)
-    errors = common_sense_error(predicted, true)
-    cost = {"parameters": model.count_params(), "train_seconds": fitted.seconds, "epochs_trained": fitted.epochs}
-    metrics = {**cse_summary(errors), **cost, "images_per_second": fitted.images_per_second,
-               **per_hour(errors, true)}
+
+def log_evaluation(network: ClockNetwork, fitted: Fitted, test: Split,
+                   evaluation: Evaluation) -> tuple[dict, list[dict]]:
+    """Log the test metrics (the unturned images read alone as single_view.*, the other decoding of the same
+    network beside them), the learning curves and the error analysis. Returns the metrics, and a comparison row
+    for the other decoding when there is one."""
+    spec = network.spec
+    cost = {"parameters": network.reader.count_params(), "train_seconds": fitted.seconds,
+            "epochs_trained": fitted.epochs}
+    metrics = {**evaluation.summary, **cost, "images_per_second": fitted.images_per_second, **evaluation.per_hour}
     runs.log_metrics(metrics)
-    single = cse_summary(common_sense_error(read_minutes(spec, views[0]), true))
-    runs.log_metrics({f"single_view.{k}": v for k, v in single.items()})
+    runs.log_metrics({f"single_view.{k}": v for k, v in evaluation.single_view.items()})
     alternatives = []
-    if (alternative := other_decoding(spec)) is not None:
-        summary = cse_summary(common_sense_error(read_minutes(alternative, outputs), true))
+    if evaluation.alternative is not None:
+        alternative, summary = evaluation.alternative
         runs.log_metrics({f"{alternative.decoding}_decoding.{k}": v for k, v in summary.items()})
         alternatives.append({"representation": f"{alternative.label} (same network)", "head": spec.head,
                              "head_fields": dataclasses.asdict(alternative),
                              **summary, **cost, "run_id": runs.active_run_id()})
-    runs.log_figure(plots.learning_curves(fitted.history, [("loss", "loss"), ("cse", "CSE (minutes)")],
-                                              spec.label), "learning_curves.png")
-    log_error_analysis(spec.label, test, predicted, errors)
+    runs.log_figure(plots.learning_curves(fitted.history, [("loss", "loss"), ("cse", "CSE (minutes)")], spec.label),
+                    "learning_curves.png")
+    log_error_analysis(spec.label, test, evaluation.predicted, evaluation.errors)
+    return metrics, alternatives
+
+
+def log_reader(request: ClockRequest, data: ClockData, network: ClockNetwork, metrics: dict,
+               alternatives: list[dict]) -> dict:
+    """Log the reader as a model when the request asks for it, tag the run, and with `register` register the
+    reader; returns the run's row for a comparison table."""
+    spec = network.spec
     model_uri = None
     if request.log_model or request.register:
-        model_uri = registry.log_clock_reader(model, {"head": dataclasses.asdict(spec),
-                                                      "image_size": request.image_size, "quarter_turns": True})
-    runs.set_tags({"step": "clock", "representation": spec.label, "test_data_digest": test_digest,
-                       "model_uri": model_uri or "not logged"})
-    row = {"representation": spec.label, "head": spec.head, "head_fields": dataclasses.asdict(spec),
-           **{k: v for k, v in metrics.items()},
-           "run_id": runs.active_run_id(), "model_uri": model_uri, "test_data_digest": test_digest,
+        model_uri = registry.log_clock_reader(network.reader, {"head": dataclasses.asdict(spec),
+                                                               "image_size": request.image_size,
+                                                               "quarter_turns": True})
+    runs.set_tags({"step": "clock", "representation": spec.label, "test_data_digest": data.test_digest,
+                   "model_uri": model_uri or "not logged"})
+    row = {"representation": spec.label, "head": spec.head, "head_fields": dataclasses.asdict(spec), **metrics,
+           "run_id": runs.active_run_id(), "model_uri": model_uri, "test_data_digest": data.test_digest,
            "alternatives": alternatives}
     if request.register:
-        version, moved, why = registry.register_if_better(model_uri, MODEL_NAME, metrics["test_cse_mean"],
-                                                          test_digest)
-        runs.set_tags({"registered_version": version, "champion": moved, "champion_decision": why})
-        print(f"registered {MODEL_NAME} v{version}: {why}")
-        row.update(registered_version=version, champion=moved)
-    print(f"{spec.label}: test CSE mean {metrics['test_cse_mean']:.2f} min, median {metrics['test_cse_median']:.1f}, "
-          f"hour errors {metrics['test_hour_error_share']:.1%} ({fitted.epochs} epochs, {fitted.seconds:.0f} s)")
+        row.update(register(model_uri, metrics["test_cse_mean"], data.test_digest))
     return row
 
 
+def register(model_uri: str, test_cse_mean: float, test_digest: str) -> dict:
+    """Register the logged reader as MODEL_NAME; the champion alias moves only to a better reader on the same
+    test data. Returns the version and whether it became the champion."""
+    version, moved, why = registry.register_if_better(model_uri, MODEL_NAME, test_cse_mean, test_digest)
+    runs.set_tags({"registered_version": version, "champion": moved, "champion_decision": why})
+    print(f"registered {MODEL_NAME} v{version}: {why}")
+    return {"registered_version": version, "champion": moved}

@@ -6,9 +6,10 @@ in-plane rotation and perspective tilt, sometimes with a glare on the glass. The
 set cannot be redistributed, so this module imitates it closely enough to train and
 test on.
 
-How it stays fast (18,000 images in about half a minute on two cores): every output pixel is a
-camera ray, and the clock is a stack of planes parallel to the dial (bezel top, hands,
-dial, the surface the clock lies on). One 3x3 matrix turns pixel coordinates into ray
+How it stays fast (the course's 18,000 images within a minute on two cores, see
+benchmarks/render_clocks.py): every output pixel is a camera ray, and the clock is a
+stack of planes parallel to the dial (bezel top, hands, dial, the surface the clock
+lies on). One 3x3 matrix turns pixel coordinates into ray
 directions in the clock's own frame, after which finding where a ray meets any of the
 planes costs a handful of array operations. The static dial (numerals, dots, bars) and
 the background textures are drawn once per process and only sampled per image; the

@@ -29,12 +29,6 @@ def clock(request: ClockRequest) -> dict:
         return train_clock(request, splits)
 
 
-
-
-
-
-
-
 def build_parser():
     from models.time_heads import (
         DECODINGS,
