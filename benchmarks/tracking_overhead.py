@@ -77,7 +77,7 @@ def main() -> None:
                 runs.start_run("overhead", run_name=f"trial-{seed}", nested=True):
             runs.log_params(config)
             fitted = fit(model, x, y, validation=validation, epochs=args.epochs, batch_size=config["batch_size"],
-                         callbacks=[MetricsToRun(), trials.PruneOnReport(trial)])
+                         callbacks=[MetricsToRun(), trials.StopWhenPruned(trial)])
         study.tell(trial, 0.0)
         return fitted
 

@@ -18,6 +18,7 @@ from pipeline import config
 from pipeline.config import SearchBudget
 from pipeline.datasets.preparation import Request, prepare
 from pipeline.search import trials
+from pipeline.search.request import SearchRequest
 from pipeline.search.space import REFERENCE, SPACE, STARTING_POINTS, applies, suggest
 from pipeline.search.study import make_pruner, open_study
 from pipeline.steps.search import search
@@ -51,13 +52,13 @@ def test_every_option_builds_and_trains_a_step(family):
     rng = np.random.default_rng(0)
     x, y = rng.integers(0, 256, (8, 28, 28, 1), dtype=np.uint8), np.arange(8) % 10
     seen = {row.name: set() for row in SPACE[family]}
-    for config in covering_configs(family):
-        for key, value in config.items():
+    for chosen in covering_configs(family):
+        for key, value in chosen.items():
             seen[key].add(value)
-        model = trials.compile_classifier(family, config)
+        model = trials.compile_classifier(family, chosen)
         model.run_eagerly = True  # one step on 8 images: tracing the graph would cost more than the step
         loss = model.train_on_batch(x, y)
-        assert np.all(np.isfinite(loss)) or config["initializer"] == "zeros" or config["regularizer"] != "none"
+        assert np.all(np.isfinite(loss)) or chosen["initializer"] == "zeros" or chosen["regularizer"] != "none"
         assert model.output_shape == (None, 10)
     for row in SPACE[family]:
         expected = set(row.values) if row.kind == "choice" else {row.values[0], row.values[1]}
@@ -105,8 +106,8 @@ def fashion(store, fashion_mnist_dir):
 
 
 def run_search(folder, storage, family="mlp", pruner="none", budget=TINY, name="study"):
-    return search(family, budget, profile="smoke", storage=storage, study_name=name, seed=0,
-                              data_dir=folder, pruner=pruner)
+    return search(SearchRequest(family, budget, storage=storage, study_name=name, data_dir=folder, profile="smoke",
+                                seed=0, pruner=pruner))
 
 
 def search_all():
@@ -135,6 +136,18 @@ def test_a_pruned_trial_ends_killed_with_a_pruned_tag(fashion, tmp_path):
     assert {t.info.status for t in trials} == {"KILLED"}
     assert {t.data.tags["pruned"] for t in trials} == {"True"}
     assert {t.data.metrics["epochs_trained"] for t in trials} == {1.0}
+
+
+def test_a_search_run_logs_the_splits_it_reads_as_dataset_inputs(fashion, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    run_search(fashion, storage, budget=replace(TINY, n_trials=1), name="inputs")
+    manifest = json.loads((fashion / "manifest.json").read_text())
+    inputs = mlflow.get_run(latest("search").info.run_id).inputs.dataset_inputs
+    contexts = {{tag.key: tag.value for tag in i.tags}["mlflow.data.context"]: i.dataset for i in inputs}
+    assert sorted(contexts) == ["test", "train", "validation"]
+    for name, dataset in contexts.items():
+        assert dataset.name == f"fashion_mnist-{name}"
+        assert dataset.digest == manifest["splits"][name]["sha256"].replace(":", "")[:36]
 
 
 def test_a_trial_scores_its_last_epoch_or_its_best_one_when_the_budget_says_so():
@@ -285,6 +298,9 @@ def test_the_transfer_takes_a_top_configs_file_saved_from_a_search(store, cifar_
     model = mlflow.get_run(table["run_id"][0])
     assert model.data.tags["source_top_configs"] == path and model.data.tags["fashion_mnist_test_accuracy"] == "0.89"
     assert "source_search_run_id" not in model.data.tags
+    parent = mlflow.get_run(model.data.tags["mlflow.parentRunId"])
+    assert sorted(i.dataset.name for i in parent.inputs.dataset_inputs) == ["cifar10-test", "cifar10-train",
+                                                                             "cifar10-validation"]
 
 
 BAD_TOP_CONFIGS = [

@@ -68,11 +68,6 @@ def masked(url: str) -> str:
     return redaction.redact(url)
 
 
-def is_server(url: str) -> bool:
-    """A database server that several machines can share (not a local SQLite file)."""
-    return url.startswith(("postgresql", "mysql"))
-
-
 def open_storage(url: str, heartbeat_seconds: int = HEARTBEAT_SECONDS,
                  stale_trial_callback=None) -> optuna.storages.RDBStorage:
     """Open the storage (creating its tables if needed), with heartbeats so crashed workers' trials are failed.

@@ -1,6 +1,7 @@
 """The study: its storage opened safely, its sampler and pruner, its starting points queued, and what it found so far."""
 from __future__ import annotations
 
+import math
 import time
 import warnings
 
@@ -21,17 +22,14 @@ from pipeline.tracking import runs
 EXPERIMENT = "task1-search"
 TOP_K = 3
 
-
 PRUNERS = ("median", "hyperband", "none")
-
 
 # Random trials before TPE models the space: budgets here allow a few dozen trials, not hundreds.
 STARTUP_TRIALS = 6
 
-
 # Validation accuracy at or below which a trial is learning nothing (a zeros initializer, sigmoid layers under a
 # tiny learning rate, a diverged optimizer): twice chance on ten classes. The median rule spares its start-up
-# trials, and in the full CNN study such a network (0.09 after 3 epochs) took 226 s of the first hour.
+# trials, so without this floor such a network would train to its last epoch.
 CHANCE_FLOOR = 0.2
 
 
@@ -40,15 +38,19 @@ class MedianOrChance(optuna.pruners.BasePruner):
     included. After the last epoch there is nothing left to save: the trial completes with what it reached
     (a one-epoch smoke trial on 64 images is near chance and still a result)."""
 
+    # Optuna has no pruner that prunes when either of two others would, hence this class: the floor is Optuna's
+    # ThresholdPruner, asked only before the last epoch, the median rule is its MedianPruner (after `warmup`).
+    # ThresholdPruner prunes strictly below `lower` (and on NaN); a value at the floor is pruned here too, so `lower`
+    # is the next float above it.
     def __init__(self, epochs: int, floor: float = CHANCE_FLOOR, warmup: int = 0):
-        self.last_step, self.floor = epochs - 1, floor
+        self.last_step = epochs - 1
+        self.floor = optuna.pruners.ThresholdPruner(lower=math.nextafter(floor, math.inf))
         self.median = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=warmup)
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
         step = trial.last_step
-        if step is not None and step < self.last_step and trial.intermediate_values[step] <= self.floor:
-            return True
-        return self.median.prune(study, trial)
+        before_last = step is not None and step < self.last_step
+        return (before_last and self.floor.prune(study, trial)) or self.median.prune(study, trial)
 
 
 def make_pruner(name: str, epochs: int, warmup: int = 0) -> optuna.pruners.BasePruner:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 import optuna
+from optuna_integration import KerasPruningCallback
 
 from pipeline.config import SearchBudget
 from pipeline.search.space import REFERENCE, STARTING_POINTS, suggest
@@ -30,18 +31,21 @@ from pipeline.training import (
 INPUT_SHAPE = (28, 28, 1)
 
 
-class PruneOnReport(keras.callbacks.Callback):
-    """Report validation accuracy to the trial each epoch; stop training when Optuna prunes the trial."""
+class StopWhenPruned(KerasPruningCallback):
+    """Optuna's Keras pruning callback on validation accuracy, holding back the TrialPruned it raises: training
+    stops at the end of that epoch instead, so the fit returns what it trained, and the objective logs it and tags
+    the run pruned before raising `pruned` (which ends the run KILLED)."""
 
     def __init__(self, trial: optuna.Trial):
-        super().__init__()
-        self.trial = trial
+        super().__init__(trial, "val_accuracy")
+        self.pruned: optuna.TrialPruned | None = None
         self.pruned_at: int | None = None
 
     def on_epoch_end(self, epoch, logs=None):
-        self.trial.report(float(logs["val_accuracy"]), step=epoch)
-        if self.trial.should_prune():
-            self.pruned_at = epoch
+        try:
+            super().on_epoch_end(epoch, logs)
+        except optuna.TrialPruned as pruned:
+            self.pruned, self.pruned_at = pruned, epoch
             self.model.stop_training = True
 
 
@@ -80,36 +84,36 @@ def objective_for(family: str, budget: SearchBudget, data, seed: int, parent_run
         config = suggest(trial, family)
         reference = trial.number == 0 and config == REFERENCE[family]
         with runs.start_run(EXPERIMENT, run_name=f"{family}-trial-{trial.number}", nested=True,
-                                parent_run_id=parent_run_id,
-                                tags={"step": "search-trial", "family": family, "trial": trial.number,
-                                      "reference": reference,
-                                      "starting_point": config in STARTING_POINTS[family]},
-                                killed_by=(optuna.TrialPruned,)) as run:
+                            parent_run_id=parent_run_id,
+                            tags={"step": "search-trial", "family": family, "trial": trial.number,
+                                  "reference": reference,
+                                  "starting_point": config in STARTING_POINTS[family]},
+                            killed_by=(optuna.TrialPruned,)) as run:
             trial.set_user_attr("mlflow_run_id", run.info.run_id)
             trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
             runs.log_params({**config, "trial": trial.number, "epochs": budget.epochs,
-                                 "train_images": len(y_train)})
+                             "train_images": len(y_train)})
             start_fresh(seed + trial.number)
             model = compile_classifier(family, config)
-            pruning = PruneOnReport(trial)
+            pruning = StopWhenPruned(trial)
             fitted = fit(model, x_train, y_train, validation=(x_val, y_val), epochs=budget.epochs,
                          batch_size=config["batch_size"], eager=budget.eager,
                          callbacks=[MetricsToRun(), pruning, keras.callbacks.TerminateOnNaN()])
             accuracies = fitted.history.get("val_accuracy", [0.0])
             accuracy = trial_score(accuracies, budget.score_best_epoch)
             runs.log_metrics({"final_val_accuracy": accuracies[-1], "trial_score": accuracy,
-                                  "wall_seconds": fitted.seconds,
-                                  "images_per_second": fitted.images_per_second,
-                                  "parameters": model.count_params(), "epochs_trained": fitted.epochs})
+                              "wall_seconds": fitted.seconds,
+                              "images_per_second": fitted.images_per_second,
+                              "parameters": model.count_params(), "epochs_trained": fitted.epochs})
             trial.set_user_attr("epochs_trained", fitted.epochs)
             trial.set_user_attr("images_per_second", fitted.images_per_second)
             trial.set_user_attr("parameters", model.count_params())
             print(f"{family} trial {trial.number}: validation accuracy {accuracy:.4f} after {fitted.epochs} "
-                  f"epoch(s), {fitted.seconds:.0f} s" + (" (pruned)" if pruning.pruned_at is not None else ""),
+                  f"epoch(s), {fitted.seconds:.0f} s" + (" (pruned)" if pruning.pruned is not None else ""),
                   flush=True)
-            if pruning.pruned_at is not None:
+            if pruning.pruned is not None:
                 runs.set_tags({"pruned": True, "pruned_at_epoch": pruning.pruned_at})
-                raise optuna.TrialPruned(f"pruned after epoch {pruning.pruned_at}")
+                raise pruning.pruned
             runs.set_tags({"pruned": False})
             return accuracy if np.isfinite(accuracy) else 0.0
 
@@ -183,18 +187,18 @@ def refit(family: str, trial: optuna.trial.FrozenTrial, rank: int, budget: Searc
     epochs = affordable_epochs(budget.refit_epochs, budget.refit_seconds, len(y_train),
                                trial.user_attrs.get("images_per_second"))
     with runs.start_run(EXPERIMENT, run_name=f"{family}-refit-rank-{rank}", nested=True,
-                            tags={"step": "search-refit", "family": family, "rank": rank,
-                                  "source_trial": trial.number}):
+                        tags={"step": "search-refit", "family": family, "rank": rank,
+                              "source_trial": trial.number}):
         runs.log_params({**config, "rank": rank, "source_trial": trial.number, "max_epochs": epochs,
-                             "patience": budget.patience, "train_images": len(y_train)})
+                         "patience": budget.patience, "train_images": len(y_train)})
         trained = train_to_budget(
             family, config, INPUT_SHAPE, (x_train, y_train), (x_val, y_val), (x_test, y_test), epochs=epochs,
             patience=budget.patience, seconds=budget.refit_seconds, eager=budget.eager, seed=seed)
         fitted, parameters = trained.fitted, trained.classifier.count_params()
         runs.log_metrics({"best_val_accuracy": trained.val_accuracy, "test_accuracy": trained.test_accuracy,
-                              "test_loss": trained.test_loss, "wall_seconds": fitted.seconds,
-                              "images_per_second": fitted.images_per_second, "epochs_trained": fitted.epochs,
-                              "parameters": parameters})
+                          "test_loss": trained.test_loss, "wall_seconds": fitted.seconds,
+                          "images_per_second": fitted.images_per_second, "epochs_trained": fitted.epochs,
+                          "parameters": parameters})
         entry = {"rank": rank, "family": family, "trial": trial.number, "config": config,
                  "trial_val_accuracy": trial.value, "val_accuracy": trained.val_accuracy,
                  "test_accuracy": trained.test_accuracy, "mirror_averaged": trained.mirror_averaged,

@@ -4,7 +4,8 @@
 `search --parent-run-id ID` (the id the first machine printed) starts more against the same storage. A worker
 reads the storage URL from $PIPELINE_OPTUNA_STORAGE, never from its command line, where `ps` would show it.
 
-    python -m pipeline.search.workers --family mlp --study-name S --parent-run-id ID --n-trials 10 --budget '{...}'
+    python -m pipeline.search.workers --family mlp --study-name S --parent-run-id ID --budget '{...}' --data DIR \\
+        --cores 0,1
 """
 from __future__ import annotations
 
@@ -14,9 +15,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline import cli
 from pipeline.search.storage import HEARTBEAT_SECONDS, STORAGE_VARIABLE
+
+if TYPE_CHECKING:
+    from pipeline.search.request import SearchRequest
 
 # Workers sample with different seeds, or their random start-up trials would repeat each other's.
 SEED_STRIDE = 7919
@@ -33,22 +38,23 @@ def trial_shares(n_trials: int, workers: int) -> list[int]:
     return [n_trials // workers + (i < n_trials % workers) for i in range(workers)]
 
 
-def run_workers(family: str, budget, *, storage_url: str, study_name: str, seed: int, parent_run_id: str,
-                data_dir: Path, workers: int, heartbeat: int, pruner: str) -> list[int]:
-    """Start `workers` worker processes sharing the budget's trials and wait for them; returns their exit codes.
-    Stopping this process (Ctrl-C, SIGTERM) stops them too."""
-    env = {**os.environ, STORAGE_VARIABLE: storage_url}
+def run_workers(request: SearchRequest, parent_run_id: str) -> list[int]:
+    """Start `request.workers` worker processes sharing the budget's trials under `parent_run_id` and wait for
+    them; returns their exit codes. Stopping this process (Ctrl-C, SIGTERM) stops them too."""
+    env = {**os.environ, STORAGE_VARIABLE: request.storage}
     env.pop("MLFLOW_RUN_ID", None)
     processes = []
-    for index, (share, cores) in enumerate(zip(trial_shares(budget.n_trials, workers), core_shares(workers))):
+    shares = zip(trial_shares(request.budget.n_trials, request.workers), core_shares(request.workers))
+    for index, (share, cores) in enumerate(shares):
         if share == 0:
             continue
-        worker_budget = dataclasses.replace(budget, n_trials=share)
-        command = [sys.executable, "-m", "pipeline.search.workers", "--family", family, "--study-name", study_name,
-                   "--parent-run-id", parent_run_id, "--budget", json.dumps(dataclasses.asdict(worker_budget)),
-                   "--seed", str(seed + SEED_STRIDE * (index + 1)), "--data", str(data_dir),
-                   "--cores", ",".join(map(str, cores)), "--heartbeat", str(heartbeat), "--pruner", pruner,
-                   "--name", f"worker-{index}"]
+        worker_budget = dataclasses.replace(request.budget, n_trials=share)
+        command = [sys.executable, "-m", "pipeline.search.workers", "--family", request.family,
+                   "--study-name", request.study_name, "--parent-run-id", parent_run_id,
+                   "--budget", json.dumps(dataclasses.asdict(worker_budget)),
+                   "--seed", str(request.seed + SEED_STRIDE * (index + 1)), "--data", str(request.data_dir),
+                   "--cores", ",".join(map(str, cores)), "--heartbeat", str(request.heartbeat),
+                   "--pruner", request.pruner_name, "--name", f"worker-{index}"]
         processes.append(subprocess.Popen(command, env=env))
     try:
         return [process.wait() for process in processes]
@@ -82,7 +88,7 @@ def work(args) -> None:
     url = resolve("")
     pruner = make_pruner(args.pruner, budget.epochs, budget.prune_warmup)
     study = open_study(args.study_name, url, args.seed, pruner, args.family, create=False,
-                              heartbeat=args.heartbeat)
+                       heartbeat=args.heartbeat)
     objective = trials.objective_for(args.family, budget, read_splits(Path(args.data)), args.seed,
                                      parent_run_id=args.parent_run_id)
     print(f"{args.name}: pid {os.getpid()} on cores {args.cores}, {budget.n_trials} trials", flush=True)

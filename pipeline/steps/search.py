@@ -14,9 +14,10 @@ from pathlib import Path
 import optuna
 
 from pipeline import cli, plots
-from pipeline.config import PROFILES, SearchBudget, get_profile
-from pipeline.datasets.splits import processed_dir, read_splits
+from pipeline.config import PROFILES, get_profile
+from pipeline.datasets.splits import SPLITS, Splits, processed_dir, read_splits
 from pipeline.errors import InputError, StepFailed
+from pipeline.search.request import SearchRequest
 from pipeline.search.space import space_table
 from pipeline.search.storage import HEARTBEAT_SECONDS, masked, resolve
 from pipeline.search.study import (
@@ -25,7 +26,6 @@ from pipeline.search.study import (
     default_study_name,
     fail_lost_trials,
     finished_trials,
-    make_pruner,
     open_study,
     param_importances,
     top_trials,
@@ -44,71 +44,96 @@ def log_study(study: optuna.Study, family: str) -> None:
         runs.log_figure(figure, f"plots/{name}.png")
 
 
-def search(family: str, budget: SearchBudget, *, profile: str, storage: str, study_name: str, seed: int,
-           data_dir: Path, pruner: str | optuna.pruners.BasePruner = "median", workers: int = 1,
-           heartbeat: int = HEARTBEAT_SECONDS) -> list[dict]:
-    """Run the search (in this process, or in `workers` worker processes) and the refits of its top
-    configurations, inside one parent run; returns top_configs."""
-    data = read_splits(data_dir)
+def search(request: SearchRequest) -> list[dict]:
+    """Run the search (in this process, or in worker processes) and the refits of its top configurations, inside
+    one parent run; returns top_configs."""
+    data = read_splits(request.data_dir)
     started = time.perf_counter()
-    pruner_name = pruner if isinstance(pruner, str) else type(pruner).__name__
-    if isinstance(pruner, str):
-        pruner = make_pruner(pruner, budget.epochs, budget.prune_warmup)
+    family = request.family
     # Opened before the run starts: a storage that cannot be reached leaves no failed run behind.
-    study = open_study(study_name, storage, seed, pruner, family, heartbeat=heartbeat)
+    study = open_study(request.study_name, request.storage, request.seed, request.study_pruner(), family,
+                       heartbeat=request.heartbeat)
     with runs.start_run(EXPERIMENT, run_name=f"search-{family}",
-                            tags={"step": "search", "family": family, "study_name": study_name}):
-        from pipeline.search import trials
-        runs.log_params({"family": family, "profile": profile, "study": study_name,
-                             "optuna_storage": masked(storage), "seed": seed, "pruner": pruner_name,
-                             "workers": workers, "data_dir": str(data_dir), "budget": dataclasses.asdict(budget)})
-        # Trials queued and not yet run (a new study's starting points, a lost trial queued again) are added here.
-        before = len(study.trials) - len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
-        target = finished_trials(study) + budget.n_trials
-        if workers > 1:
-            print(f"search {family}: {workers} workers join study {study_name} under parent run "
-                  f"{runs.active_run_id()}", flush=True)
-            codes = run_workers(family, budget, storage_url=storage, study_name=study_name,
-                                               seed=seed, parent_run_id=runs.active_run_id(),
-                                               data_dir=data_dir, workers=workers, heartbeat=heartbeat,
-                                               pruner=pruner_name)
-            if any(codes):
-                print(f"search {family}: worker exit codes {codes}; failing their lost trials and adding what "
-                      "is missing here", flush=True)
-                fail_lost_trials(study, heartbeat)
-                missing = target - finished_trials(study)
-                remaining = budget.timeout - (time.perf_counter() - started)
-                if missing > 0 and remaining > 0:
-                    study.optimize(trials.objective_for(family, budget, data, seed), n_trials=missing, timeout=remaining,
-                                   gc_after_trial=True)
-        else:
-            study.optimize(trials.objective_for(family, budget, data, seed), n_trials=budget.n_trials,
-                           timeout=budget.timeout, gc_after_trial=True)
-        states = [t.state for t in study.trials[before:]]
+                        tags={"step": "search", "family": family, "study_name": request.study_name}):
+        log_request(request, data)
+        states = add_trials(study, request, data, started)
         best_trials = top_trials(study)
         runs.log_metrics({"trials_added": len(states), "trials_total": len(study.trials),
-                              "trials_pruned": states.count(optuna.trial.TrialState.PRUNED),
-                              "trials_failed": states.count(optuna.trial.TrialState.FAIL),
-                              "best_trial_val_accuracy": best_trials[0].value if best_trials else None,
-                              "search_seconds": time.perf_counter() - started})
+                          "trials_pruned": states.count(optuna.trial.TrialState.PRUNED),
+                          "trials_failed": states.count(optuna.trial.TrialState.FAIL),
+                          "best_trial_val_accuracy": best_trials[0].value if best_trials else None,
+                          "search_seconds": time.perf_counter() - started})
         log_study(study, family)
-        refits = [trials.refit(family, trial, rank, budget, data, seed)
-                  for rank, trial in enumerate(best_trials, start=1)]
-        entries = [entry for entry, _ in refits]
-        runs.log_json(entries, "top_configs.json")
-        if refits:
-            # The study's model is the refit that validates best; the test split only reports on it.
-            best, best_model = max(refits, key=lambda pair: pair[0]["val_accuracy"])
-            runs.log_metrics({"best_val_accuracy": best["val_accuracy"],
-                                  "best_test_accuracy": best["test_accuracy"],
-                                  "total_seconds": time.perf_counter() - started})
-            runs.set_tags({"best_refit_run_id": best["refit_run_id"], "best_trial": best["trial"]})
-            registry.log_keras_model(best_model, "model", data.test.x[:4])
-        else:
-            print(f"{family}: no trial of study {study_name} finished (all pruned or failed): nothing to refit")
+        entries = refit_top(best_trials, request, data, started)
     for e in entries:
         print(f"{family} rank {e['rank']}: trial {e['trial']}  validation {e['val_accuracy']:.4f}  "
               f"test {e['test_accuracy']:.4f}  ({e['epochs']} epochs)")
+    return entries
+
+
+def log_request(request: SearchRequest, data: Splits) -> None:
+    """The search's parameters (storage password masked) and the splits it reads, as dataset inputs."""
+    runs.log_params({"family": request.family, "profile": request.profile, "study": request.study_name,
+                     "optuna_storage": masked(request.storage), "seed": request.seed,
+                     "pruner": request.pruner_name, "workers": request.workers, "data_dir": str(request.data_dir),
+                     "budget": dataclasses.asdict(request.budget)})
+    for name in SPLITS:
+        runs.log_dataset(data[name].x, data[name].y, name=f"{data.manifest['dataset']}-{name}", context=name,
+                         source=str(data.folder), digest=data.manifest["splits"][name]["sha256"].replace(":", ""))
+
+
+def add_trials(study: optuna.Study, request: SearchRequest, data: Splits, started: float) -> list:
+    """Add the budget's trials, here or in worker processes; returns the states of the trials this search ran."""
+    from pipeline.search import trials
+
+    # Trials queued and not yet run (a new study's starting points, a lost trial queued again) are added here.
+    before = len(study.trials) - len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
+    objective = trials.objective_for(request.family, request.budget, data, request.seed)
+    if request.workers > 1:
+        add_trials_in_workers(study, request, objective, started)
+    else:
+        study.optimize(objective, n_trials=request.budget.n_trials, timeout=request.budget.timeout,
+                       gc_after_trial=True)
+    return [t.state for t in study.trials[before:]]
+
+
+def add_trials_in_workers(study: optuna.Study, request: SearchRequest, objective, started: float) -> None:
+    """Let worker processes add the trials under this run; if any of them failed, fail their lost trials and add
+    what is missing here, within what is left of the budget's time."""
+    target = finished_trials(study) + request.budget.n_trials
+    family, parent_run_id = request.family, runs.active_run_id()
+    print(f"search {family}: {request.workers} workers join study {request.study_name} under parent run "
+          f"{parent_run_id}", flush=True)
+    codes = run_workers(request, parent_run_id)
+    if not any(codes):
+        return
+    print(f"search {family}: worker exit codes {codes}; failing their lost trials and adding what is missing here",
+          flush=True)
+    fail_lost_trials(study, request.heartbeat)
+    missing = target - finished_trials(study)
+    remaining = request.budget.timeout - (time.perf_counter() - started)
+    if missing > 0 and remaining > 0:
+        study.optimize(objective, n_trials=missing, timeout=remaining, gc_after_trial=True)
+
+
+def refit_top(best_trials: list, request: SearchRequest, data: Splits, started: float) -> list[dict]:
+    """Refit the best trials' configurations, log them as top_configs, and log the one that validates best as the
+    search's model (the test split only reports on it); returns top_configs."""
+    from pipeline.search import trials
+
+    refits = [trials.refit(request.family, trial, rank, request.budget, data, request.seed)
+              for rank, trial in enumerate(best_trials, start=1)]
+    entries = [entry for entry, _ in refits]
+    runs.log_json(entries, "top_configs.json")
+    if not refits:
+        print(f"{request.family}: no trial of study {request.study_name} finished (all pruned or failed): "
+              "nothing to refit")
+        return entries
+    best, best_model = max(refits, key=lambda pair: pair[0]["val_accuracy"])
+    runs.log_metrics({"best_val_accuracy": best["val_accuracy"], "best_test_accuracy": best["test_accuracy"],
+                      "total_seconds": time.perf_counter() - started})
+    runs.set_tags({"best_refit_run_id": best["refit_run_id"], "best_trial": best["trial"]})
+    registry.log_keras_model(best_model, "model", data.test.x[:4])
     return entries
 
 
@@ -139,41 +164,40 @@ def build_parser():
     return p
 
 
-def run(args) -> list[dict]:
-    profile = get_profile(args.profile)
+def request_from(args) -> SearchRequest:
+    """A SearchRequest from parsed arguments, the profile filling what was not given."""
     overrides = {"n_trials": args.n_trials, "timeout": args.timeout, "epochs": args.epochs,
                  "train_fraction": args.train_fraction}
-    budget = dataclasses.replace(profile.search[args.family],
+    budget = dataclasses.replace(get_profile(args.profile).search[args.family],
                                  **{k: v for k, v in overrides.items() if v is not None})
     storage = resolve(args.storage)
-    study_name = args.study_name or default_study_name(args.family, args.profile, args.seed)
-    data_dir = Path(args.data) if args.data else processed_dir("fashion_mnist", f"seed{args.seed}")
     if args.workers < 1:
         raise InputError(None, f"workers must be at least 1, got {args.workers}")
-    if args.parent_run_id:
-        return join(args.family, budget, storage=storage, study_name=study_name, seed=args.seed, data_dir=data_dir,
-                    parent_run_id=args.parent_run_id, workers=args.workers, heartbeat=args.heartbeat,
-                    pruner=args.pruner)
-    return search(args.family, budget, profile=args.profile, storage=storage, study_name=study_name,
-                  seed=args.seed, pruner=args.pruner, data_dir=data_dir, workers=args.workers,
-                  heartbeat=args.heartbeat)
+    return SearchRequest(
+        family=args.family, budget=budget, storage=storage,
+        study_name=args.study_name or default_study_name(args.family, args.profile, args.seed),
+        data_dir=Path(args.data) if args.data else processed_dir("fashion_mnist", f"seed{args.seed}"),
+        profile=args.profile, seed=args.seed, pruner=args.pruner, workers=args.workers, heartbeat=args.heartbeat,
+        parent_run_id=args.parent_run_id)
 
 
-def join(family: str, budget: SearchBudget, *, storage: str, study_name: str, seed: int, data_dir: Path,
-         parent_run_id: str, workers: int, heartbeat: int, pruner: str) -> list[dict]:
+def run(args) -> list[dict]:
+    request = request_from(args)
+    return join(request) if request.parent_run_id else search(request)
+
+
+def join(request: SearchRequest) -> list[dict]:
     """Another machine's share of a running search: worker processes add trials under its parent run. This
     machine's own run (a `search-worker` run under the same parent) records what it contributed."""
-    read_splits(data_dir)  # bad data stops here, before any worker starts
-    open_study(study_name, storage, seed, make_pruner(pruner, budget.epochs, budget.prune_warmup), family,
-               create=False, heartbeat=heartbeat)
-    with runs.start_run(EXPERIMENT, run_name=f"search-{family}-workers",
-                            tags={"step": "search-worker", "family": family, "study_name": study_name,
-                                  "mlflow.parentRunId": parent_run_id}):
-        runs.log_params({"family": family, "study": study_name, "workers": workers,
-                             "optuna_storage": masked(storage), "n_trials": budget.n_trials})
-        codes = run_workers(family, budget, storage_url=storage, study_name=study_name, seed=seed,
-                                           parent_run_id=parent_run_id, data_dir=data_dir, workers=workers,
-                                           heartbeat=heartbeat, pruner=pruner)
+    read_splits(request.data_dir)  # bad data stops here, before any worker starts
+    open_study(request.study_name, request.storage, request.seed, request.study_pruner(), request.family,
+               create=False, heartbeat=request.heartbeat)
+    with runs.start_run(EXPERIMENT, run_name=f"search-{request.family}-workers",
+                        tags={"step": "search-worker", "family": request.family, "study_name": request.study_name,
+                              "mlflow.parentRunId": request.parent_run_id}):
+        runs.log_params({"family": request.family, "study": request.study_name, "workers": request.workers,
+                         "optuna_storage": masked(request.storage), "n_trials": request.budget.n_trials})
+        codes = run_workers(request, request.parent_run_id)
         runs.set_tags({"worker_exit_codes": codes})
     if any(codes):
         raise StepFailed(f"worker exit codes {codes}: their lost trials are re-queued for the other workers")

@@ -20,7 +20,7 @@ from mlflow.exceptions import MlflowException
 
 from pipeline import cli, plots
 from pipeline.config import PROFILES, TransferBudget, get_profile
-from pipeline.datasets.splits import processed_dir, read_splits
+from pipeline.datasets.splits import SPLITS, processed_dir, read_splits
 from pipeline.errors import InputError
 from pipeline.search.space import applies
 from pipeline.search.trials import train_to_budget
@@ -107,13 +107,13 @@ def retrain(entry: dict, source: dict[str, str], budget: TransferBudget, data, a
     rate = entry.get("images_per_second") and entry["images_per_second"] * (28 * 28) / (32 * 32)
     epochs = affordable_epochs(budget.epochs, budget.seconds, len(y_train), rate)
     with runs.start_run(EXPERIMENT, run_name=f"{family}-rank-{entry['rank']}-cifar10", nested=True,
-                            tags={"step": "transfer-model", "family": family, "fashion_mnist_rank": entry["rank"],
-                                  "source_trial": entry["trial"], **source,
-                                  "source_refit_run_id": entry.get("refit_run_id"),
-                                  "fashion_mnist_val_accuracy": entry["val_accuracy"],
-                                  "fashion_mnist_test_accuracy": entry["test_accuracy"]}):
+                        tags={"step": "transfer-model", "family": family, "fashion_mnist_rank": entry["rank"],
+                              "source_trial": entry["trial"], **source,
+                              "source_refit_run_id": entry.get("refit_run_id"),
+                              "fashion_mnist_val_accuracy": entry["val_accuracy"],
+                              "fashion_mnist_test_accuracy": entry["test_accuracy"]}):
         runs.log_params({**config, "family": family, "max_epochs": epochs, "patience": budget.patience,
-                             "train_images": len(y_train)})
+                         "train_images": len(y_train)})
         trained = train_to_budget(
             family, config, CIFAR_SHAPE, (x_train, y_train), (x_val, y_val), (x_test, y_test), epochs=epochs,
             patience=budget.patience, seconds=budget.seconds, eager=budget.eager, seed=seed)
@@ -154,8 +154,11 @@ def transfer(profile: str, sources: list[Source], top_k: int, augment: bool, see
     rows = []
     with runs.start_run(EXPERIMENT, run_name="transfer-cifar10", tags={"step": "transfer"}):
         runs.log_params({"profile": profile, "top_k": top_k, "augment": augment, "seed": seed,
-                             "data_dir": str(data_dir), "sources": {s.family: s.tags for s in sources},
-                             "budget": {f: dataclasses.asdict(b) for f, b in budgets.items()}})
+                         "data_dir": str(data_dir), "sources": {s.family: s.tags for s in sources},
+                         "budget": {f: dataclasses.asdict(b) for f, b in budgets.items()}})
+        for name in SPLITS:
+            runs.log_dataset(data[name].x, data[name].y, name=f"{data.manifest['dataset']}-{name}", context=name,
+                             source=str(data.folder), digest=data.manifest["splits"][name]["sha256"].replace(":", ""))
         for source in sources:
             for entry in source.entries:
                 rows.append(retrain(entry, source.tags, budgets[source.family], data, augment, seed))
@@ -165,14 +168,14 @@ def transfer(profile: str, sources: list[Source], top_k: int, augment: bool, see
         bars = table.assign(model=labels).rename(columns={"fashion_mnist_test_accuracy": "Fashion-MNIST test",
                                                           "cifar10_test_accuracy": "CIFAR-10 test"})
         runs.log_figure(plots.grouped_bars(bars, "model", ["Fashion-MNIST test", "CIFAR-10 test"], "accuracy",
-                                               "Top configurations: Fashion-MNIST against CIFAR-10"),
-                            "accuracy_by_dataset.png")
+                                           "Top configurations: Fashion-MNIST against CIFAR-10"),
+                        "accuracy_by_dataset.png")
         runs.log_figure(plots.overlaid_curves({f"{r['family']} #{r['fashion_mnist_rank']}": r["curve"]
-                                                   for r in rows}, "validation accuracy",
-                                                  "CIFAR-10 learning curves"), "cifar10_learning_curves.png")
+                                               for r in rows}, "validation accuracy",
+                                              "CIFAR-10 learning curves"), "cifar10_learning_curves.png")
         for family, group in table.groupby("family"):
             runs.log_metrics({f"{family}_best_cifar10_test_accuracy": group["cifar10_test_accuracy"].max(),
-                                  f"{family}_mean_drop": group["drop"].mean()})
+                              f"{family}_mean_drop": group["drop"].mean()})
     print(table.drop(columns=["run_id"]).to_string(index=False))
     return table
 
