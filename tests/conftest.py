@@ -15,7 +15,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
-
 @pytest.fixture(scope="session")
 def tracking_uri(tmp_path_factory) -> str:
     """One temporary SQLite tracking store for the session (creating its tables costs seconds)."""
@@ -51,18 +50,10 @@ def store(tracking_uri, tmp_path, monkeypatch):
         mlflow.end_run()
 
 
-
-
-
-
 @pytest.fixture()
 def fashion_mnist_dir(tmp_path) -> Path:
     """A tiny Fashion-MNIST in its original files."""
     return make_fashion_mnist(tmp_path / "fashion-mnist")
-
-
-
-
 
 
 @pytest.fixture()
@@ -92,7 +83,7 @@ def clock_dir(tmp_path) -> Path:
     return folder
 
 
-
-
-
-
+def pytest_collection_modifyitems(config, items):
+    """The end-to-end study is the suite's longest module (its tests wait on one study run): collected first, it
+    starts at once on one worker while the other modules run beside it."""
+    items.sort(key=lambda item: not item.nodeid.startswith("tests/test_study.py"))
