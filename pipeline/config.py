@@ -24,10 +24,10 @@ def default_optuna_storage() -> str:
     return f"sqlite:///{DATA_DIR / 'optuna.db'}"
 
 
-# On a few dozen images, tracing a model's train, test and predict functions (3-8 s for a CNN here) costs more than
-# running its handful of batches eagerly, so the smoke CNNs and clock readers run eagerly (the smoke champion: 19 s
-# against 25 s traced); an MLP traces in about a second and its thousand images run faster traced. Graph mode
-# stays covered by tests: every clock loss and metric traced, and the clock trainer (both outputs) fitted traced.
+# Eager training (`eager=True` below): on a few dozen images, tracing a model's train, test and predict functions
+# costs more than running its handful of batches eagerly, so the smoke CNNs and clock readers run eagerly; an MLP
+# traces quickly and its thousand images run faster traced. Graph mode stays covered by tests: every clock loss and
+# metric traced, and the clock trainer (both outputs) fitted traced.
 @dataclass(frozen=True)
 class SearchBudget:
     """One family's Optuna search on Fashion-MNIST and the refit of its best configurations."""
@@ -87,93 +87,67 @@ class Profile:
 
 
 PROFILES = {
+    # smoke: every step and code path in a few minutes on tiny subsets (what CI runs); its figures mean nothing.
     "smoke": Profile(
         "smoke",
+        # mlp search: 3 one-epoch trials and refits on 2% of the images: trials, pruning and refits all run, in seconds.
         search={"mlp": SearchBudget(n_trials=3, timeout=120, epochs=1, train_fraction=0.02, refit_epochs=1,
                                     patience=1, refit_fraction=0.02, validation_limit=500, test_limit=1000),
+                # cnn search: about 64 images each way, eager: tracing would cost more than the few batches.
                 "cnn": SearchBudget(n_trials=3, timeout=180, epochs=1, train_fraction=0.0012, refit_epochs=1,
                                     patience=1, refit_fraction=0.0012, validation_limit=64, test_limit=128,
                                     eager=True)},
+        # transfer: one epoch on subsets of CIFAR-10 as small as the search's, so the comparison is built and logged.
         transfer={"mlp": TransferBudget(epochs=1, patience=1, train_fraction=0.02, validation_limit=500,
                                         test_limit=1000),
                   "cnn": TransferBudget(epochs=1, patience=1, train_fraction=0.0015, validation_limit=64,
                                         test_limit=128, eager=True)},
+        # clocks: 720 renders at 75 px (one per minute of the dial), one model per head, one backbone epoch.
         clock_count=720, clock_size=75, representations="one_per_head", backbone_epochs=1,
+        # clock models: a narrow backbone on 192 images for one eager epoch: every clock step runs end to end.
         clock=ClockBudget(epochs=1, patience=1, batch_size=32, widths=(8, 16, 32), train_limit=192, eager=True),
         champion=ClockBudget(epochs=1, patience=1, batch_size=32, widths=(8, 16, 32), train_limit=192, eager=True),
     ),
+    # quick: meaningful results from the whole study in about half an hour on 2 cores.
     "quick": Profile(
         "quick",
-        # Measured here (benchmarks/README.md): the whole study 19 minutes, the search of both families plus the
-        # transfer 11.5. Clock models train at about 200 images/s at 75 px.
+        # mlp search: short trials on a fifth of the images, 45 s refits: searches and transfer within 20 minutes.
         search={"mlp": SearchBudget(n_trials=25, timeout=90, epochs=3, train_fraction=0.2, refit_epochs=20,
                                     patience=4, refit_seconds=45),
-                # The reference CNN trains at about 116 images/s here: a refit's epoch has to fit its budget.
+                # cnn search: small shares, capped evaluation: CNNs train slowly here and a refit epoch must fit 45 s.
                 "cnn": SearchBudget(n_trials=8, timeout=120, epochs=2, train_fraction=0.03, refit_epochs=4,
                                     patience=2, refit_fraction=0.06, refit_seconds=45, validation_limit=1000,
                                     test_limit=2000)},
+        # transfer: MLPs on all of CIFAR-10 for 20 s; CNNs on 6% with capped evaluation, for the same reason.
         transfer={"mlp": TransferBudget(epochs=15, patience=4, seconds=20),
                   "cnn": TransferBudget(epochs=4, patience=2, train_fraction=0.06, seconds=45,
                                         validation_limit=1000, test_limit=2000)},
+        # clocks: all 18,000 renders at 75 px, the cheaper size; one representation per head, to fit the half hour.
         clock_count=18000, clock_size=75, representations="one_per_head",
-        # A clock reader sits near chance until it has found where the 12 is (the sixth or seventh epoch of
-        # 14,400 images at 75 px from a fresh backbone, benchmarks/README.md): more than a comparison model's
-        # minute. The shared backbone, taught the dial and the hands, finds it within two or three epochs; every
-        # model then starts from it.
-        # Five backbone epochs and 3,000 images per compared model keep the study within its half hour (six and
-        # 4,000 measured 31.6 minutes, benchmarks/README.md).
+        # backbone: taught the dial and the hands, it finds the 12 sooner than any model alone; trained once for all.
         backbone_epochs=5,
+        # compared models: 2 epochs on 3,000 images from the shared backbone, enough to rank the representations.
         clock=ClockBudget(epochs=2, patience=2, train_limit=3000),
+        # champion: the winner trained further on the whole training split.
         champion=ClockBudget(epochs=5, patience=5),
     ),
+    # full: benchmark-grade figures against the study's targets; hours on 2 cores.
     "full": Profile(
         "full",
-        # Measured here: a 3-block CNN trains at about 350 images/s, so a full epoch costs about 2.5 minutes;
-        # the MLPs run at 5,000-20,000 images/s.
-        # MLP refits: 600 s is 55 epochs or more at those rates (at most 80; measured refits stopped early,
-        # at 173-313 s). On a faster machine 100 trials took 22 of the 35 minutes: up to 200, so the timeout ends
-        # the search. The refits' patience spans their whole schedule: stopped by a patience of 10 at epochs
-        # 26-42 of 80, their learning rate was still at 46-76% of its start; the same three configurations
-        # trained through the cosine tail gained 0.38-1.19 test points in 395-561 s, and the whole search with it
-        # tested at 90.86% in 55 minutes (benchmarks/README.md).
+        # mlp search: 8-epoch trials until the 35-minute timeout; refits run their whole cosine schedule in 600 s.
         search={"mlp": SearchBudget(n_trials=200, timeout=2100, epochs=8, train_fraction=0.5, refit_epochs=80,
                                     patience=80, refit_seconds=600),
-                # Measured with 3 epochs a trial (benchmarks/README.md): the 60 trials took 45 minutes, the
-                # search picked small networks that learn fast and stall (one conv block: 91.0% test), and the
-                # whole step used 79 of its 150 minutes. Eight epochs let overfitting and the worth of dropout and
-                # augmentation show before selection; the timeout, not the trial count, ends the search; a
-                # patience of 6 leaves the refit's cosine tail its chance.
-                # Measured with 8 epochs a trial: still 92.0% test, no top-3 trial augmenting (in 8 short epochs
-                # augmentation only slows learning) and every refit overfitting (rank 1 trained at 0.998,
-                # validated at 0.923). The refits got time from the trials (the top three refits were within
-                # 0.9 points of each other, the best one cut by its 1,500 s budget) and, tried next, augmentation.
-                # Measured with augmented refits (refit_augment=True): 91.75% test, lower. The three 1-block
-                # winners underfit the harder data (rank 1 trained at 0.916, validated at 0.923, after all 30
-                # epochs in 1,003 s), so refits keep the trial's choice; the selection of shallow networks by
-                # short trials is what bounds the test accuracy (benchmarks/README.md, third measurement).
-                # In that search 72 of 88 trials were pruned, most after their first epoch. Measured with the
-                # median rule waiting for four of the eight epochs and augmented refits (prune_warmup=3,
-                # refit_augment=True; fourth measurement): a 2-block winner, but 16 trials instead of 88 in the
-                # 35 minutes, and 91.57% test (16 of 19 epochs in the 1,700 s). So the pruning stays the one that
-                # measured best (92.00%). Every CNN study now starts from the modernised reference as well
-                # (search_space.STARTING_POINTS): 0.8875 validation at this trial budget without augmentation, 0.8558
-                # with it, and 93.39% test refit with augmentation, 92.94% without. Refits augment.
-                # In the study the same point (trial 1, another seed) validated at 0.8895 after epochs 3 and 4 and
-                # at 0.8675 after its eighth: a large network overfits the trial's 10,800 images. Trials score their
-                # best epoch, as the refit's early stopping keeps its best weights. Measured so (fifth measurement):
-                # the search moved to 2-block batch-norm networks, ranked the modernised reference fifth, and its
-                # augmented refits reached 91.29% (rank 1, underfit) and 93.21% (rank 2): still short of 93.5%.
-                # With refits that may read each image and its mirror, averaged, when that validates higher (sixth
-                # measurement): 93.68% test (rank 3, averaged), the target met by 0.18 points in 119 minutes.
+                # cnn search: best-epoch scores (big networks overfit a trial's data); augmented refits in 1,700 s.
                 "cnn": SearchBudget(n_trials=200, timeout=2100, epochs=8, train_fraction=0.2, refit_epochs=30,
                                     patience=6, refit_seconds=1700, refit_augment=True, score_best_epoch=True)},
-        # Measured with the sixth search's 2-block CNNs (benchmarks/README.md): 93 minutes, CIFAR-10 test 81.87%
-        # (CNN) and 61.75% (MLP); with the 1-block CNNs of an earlier search, 75.60%.
+        # transfer: each model's epochs planned to fit its wall time; all six within the transfer's two hours.
         transfer={"mlp": TransferBudget(epochs=60, patience=10, seconds=400),
                   "cnn": TransferBudget(epochs=40, patience=5, seconds=1800)},
+        # clocks: 18,000 at 150 px, every representation compared, each from a backbone pretrained for 10 epochs.
         clock_count=18000, clock_size=150, backbone_epochs=10,
+        # compared models: up to 30 epochs each (patience 10), the same budget for every representation.
         clock=ClockBudget(epochs=30, patience=10),
-        # Measured at 150 px (benchmarks/README.md): 26 epochs of 43,200 clocks, 77 minutes, 0.75 min test CSE.
+        # champion: 26 epochs of 43,200 clocks (28,800 extra renders): the 150 px recipe, within 90 minutes' training.
         champion=ClockBudget(epochs=26, patience=10, extra_train=28800),
     ),
 }
