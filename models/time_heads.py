@@ -4,7 +4,7 @@ Every model is trained on the same target, the true time in minutes past 12 (0-7
 encodes it into its own representation inside its loss. So one Keras metric, the common-sense error of the
 decoded prediction, serves every head, multi-head ones included.
 
-    classification  n classes of equal width over the 720 minutes, decoded to the bin's centre
+    classification  n classes of equal width over the 720 minutes, decoded to the centre of the class's minutes
     regression      hours as one float (3:30 -> 3.5), loss mae, mse or circular, decoded modulo 12
     multihead       a 12-class hour head and a minute head (regression, or periodic sin/cos)
     periodic        sin/cos of the hand angles (hour hand, or both), decoded with atan2
@@ -126,8 +126,10 @@ def loss_function(spec: HeadSpec):
 def decode(spec: HeadSpec, y_pred):
     """The head's output as minutes past 12, a float in [0, 720)."""
     if spec.head == "classification":
-        width = MINUTES_ON_DIAL / spec.n_classes
-        return (ops.cast(ops.argmax(y_pred, axis=-1), "float32") + 0.5) * width
+        # The centre of the whole minutes the class holds (k*w .. k*w + w - 1): with one minute per class that is
+        # the minute itself, where the bin's centre k + 0.5 would round half to even onto k + 1 for odd k.
+        width = MINUTES_ON_DIAL // spec.n_classes
+        return ops.cast(ops.argmax(y_pred, axis=-1), "float32") * width + (width - 1) / 2
     if spec.head == "regression":
         return ops.mod(ops.reshape(y_pred, (-1,)) * 60.0, float(MINUTES_ON_DIAL))
     if spec.head == "multihead":

@@ -120,9 +120,23 @@ def test_the_loss_and_metric_give_the_same_values_traced(spec):
     assert float(eager.result()) > 0
 
 
-def test_classification_decodes_to_the_bin_centre_not_its_start():
+def test_classification_decodes_to_the_centre_of_its_minutes_not_its_start():
     spec = HeadSpec("classification", n_classes=24)
-    assert float(decode(spec, np.eye(24)[[3]].astype("float32"))[0]) == pytest.approx(3 * 30 + 15)
+    # Class 3 holds the whole minutes 90..119; their centre is 104.5.
+    assert float(decode(spec, np.eye(24)[[3]].astype("float32"))[0]) == pytest.approx(3 * 30 + 14.5)
+
+
+@pytest.mark.parametrize("n_classes", [24, 72, 144, 360, 720])
+def test_a_perfect_classifier_read_to_the_minute_scores_the_least_error_its_classes_allow(n_classes):
+    # With one minute per class the reading is exact: a bin centre of k + 0.5 rounded half to even read odd
+    # classes as the next minute, and a perfect 720-class classifier scored 0.5 minutes.
+    spec, width = HeadSpec("classification", n_classes=n_classes), 720 // n_classes
+    minutes = np.arange(720)
+    read = np.asarray(to_whole_minutes(decode(spec, perfect_output(spec, minutes).astype("float32"))))
+    least = np.mean([abs(m - (width - 1) / 2) for m in range(width)])
+    assert float(np.mean(common_sense_error(read, minutes))) == pytest.approx(least)
+    if n_classes == 720:
+        assert np.array_equal(read, minutes)
 
 
 def test_the_consistent_decoding_fixes_the_hour_near_the_hour_change():
@@ -146,10 +160,10 @@ def test_regression_reads_across_twelve_oclock():
 def test_the_keras_metric_is_the_mean_common_sense_error():
     spec = HeadSpec("classification", n_classes=720)
     minutes = np.array([0, 100, 700], dtype="float32")
-    predicted = np.eye(720)[[5, 100, 10]].astype("float32")  # read as 0:05.5, 1:40.5, 0:10.5
+    predicted = np.eye(720)[[5, 100, 10]].astype("float32")  # read as 0:05, 1:40, 0:10
     metric = cse_metric(spec)
     metric.update_state(minutes, predicted)
-    expected = np.mean(common_sense_error(np.round(np.array([5.5, 100.5, 10.5])) % 720, minutes))
+    expected = np.mean([5, 0, 30])  # 0:10 against 11:40 is 30 minutes round the dial
     assert float(metric.result()) == pytest.approx(expected)
 
 
