@@ -11,6 +11,7 @@ from dataclasses import replace
 import mlflow
 import numpy as np
 import optuna
+import pandas as pd
 import pytest
 
 from models.classifiers import build_classifier
@@ -301,6 +302,21 @@ def test_the_transfer_takes_a_top_configs_file_saved_from_a_search(store, cifar_
     parent = mlflow.get_run(model.data.tags["mlflow.parentRunId"])
     assert sorted(i.dataset.name for i in parent.inputs.dataset_inputs) == ["cifar10-test", "cifar10-train",
                                                                              "cifar10-validation"]
+    assert parent.data.metrics["mlp_cifar10_test_accuracy"] == pytest.approx(table["cifar10_test_accuracy"][0])
+    assert parent.data.tags["mlp_chosen_run_id"] == table["run_id"][0]
+
+
+def test_the_transfer_headline_is_the_test_accuracy_of_the_best_validated_configuration_not_the_best_tested():
+    from pipeline.steps.transfer import chosen_on_validation
+
+    table = pd.DataFrame({"family": ["cnn", "cnn", "cnn", "mlp", "mlp"], "fashion_mnist_rank": [1, 2, 3, 1, 2],
+                          "cifar10_val_accuracy": [0.75, 0.82, 0.80, 0.62, 0.62],
+                          "cifar10_test_accuracy": [0.74, 0.81, 0.83, 0.61, 0.65], "run_id": list("abcde")})
+    chosen = chosen_on_validation(table)
+    # Rank 3 tests best (0.83) but validates worse than rank 2: the headline is rank 2's 0.81.
+    assert chosen["cnn"]["run_id"] == "b" and chosen["cnn"]["cifar10_test_accuracy"] == 0.81
+    # A tie on validation goes to the better Fashion-MNIST rank, whatever the test says.
+    assert chosen["mlp"]["run_id"] == "d"
 
 
 BAD_TOP_CONFIGS = [
