@@ -50,7 +50,7 @@ def champion_version(name: str) -> str:
     return str(mlflow.MlflowClient().get_model_version_by_alias(name, "champion").version)
 
 
-def test_champion_moves_only_for_a_better_model_on_the_same_test_data(registry):
+def test_champion_moves_only_for_a_better_validation_score_on_the_same_validation_data(registry):
     name, _ = registry
     with runs.start_run("test"):
         uri = tiny_reader()
@@ -58,10 +58,34 @@ def test_champion_moves_only_for_a_better_model_on_the_same_test_data(registry):
     assert worse[1] is False and "does not beat" in worse[2] and champion_version(name) == "1"
     other_data = model_registry.register_if_better(uri, name, 1.0, "digest-b")
     assert other_data[1] is False and "other data" in other_data[2] and champion_version(name) == "1"
+    unvalidated = model_registry.register_if_better(uri, name, None, None)
+    assert unvalidated[1] is False and "no validation score" in unvalidated[2] and champion_version(name) == "1"
     better = model_registry.register_if_better(uri, name, 7.0, "digest-a")
     assert better[1] is True and champion_version(name) == better[0]
     decision = mlflow.MlflowClient().get_model_version(name, worse[0]).tags["champion_decision"]
     assert "does not beat" in decision
+
+
+def test_a_better_test_score_with_a_worse_validation_score_does_not_take_the_champion_alias(registry):
+    name, _ = registry
+    with runs.start_run("test"):
+        uri = tiny_reader()
+    champion = champion_version(name)
+    champion_val = float(mlflow.MlflowClient().get_model_version(name, champion).tags["val_cse_mean"])
+    version, moved, why = model_registry.register_if_better(uri, name, champion_val + 0.5, "digest-a",
+                                                            reported={"test_cse_mean": "0.000001"})
+    assert not moved and champion_version(name) == champion and "validation CSE" in why
+    assert mlflow.MlflowClient().get_model_version(name, version).tags["test_cse_mean"] == "0.000001"
+
+
+def test_the_comparison_winner_is_chosen_on_validation_whatever_the_test_says():
+    from pipeline.steps.clock_compare import comparison_table, winner
+
+    rows = [{"representation": "regression-circular", "val_cse_mean": 9.0, "test_cse_mean": 2.0, "run_id": "a"},
+            {"representation": "periodic-both-consistent", "val_cse_mean": 4.0, "test_cse_mean": 6.0, "run_id": "b"},
+            {"representation": "classification-24", "val_cse_mean": 12.0, "test_cse_mean": 11.0, "run_id": "c"}]
+    assert winner(rows)["run_id"] == "b"
+    assert list(comparison_table(rows)["run_id"]) == ["b", "a", "c"]
 
 
 FRESH_PROCESS = """

@@ -1,4 +1,5 @@
-"""Judging a clock reader by common-sense error: readings over quarter turns, summaries, and the error analysis figures."""
+"""Judging a clock reader by common-sense error: its reading chosen on validation, its test summaries, and the error
+analysis figures."""
 from __future__ import annotations
 
 import dataclasses
@@ -15,10 +16,26 @@ WORST_SHOWN = 24
 HOUR_ERROR = 30  # minutes: an error this large means the hour was misread
 
 
+READINGS = ("once", "quarter_turns")
+
+
+@dataclass(frozen=True)
+class Validation:
+    """The reading chosen on the validation split, with the figures it was chosen on."""
+    quarter_turns: bool                 # read the mean of each image's four quarter turns (else the image once)
+    cse_mean: dict[str, float]          # mean validation CSE of each reading, by READINGS name
+    alternative_cse_mean: float | None  # the other decoding's, under the chosen reading (see `other_decoding`)
+
+    @property
+    def chosen_cse_mean(self) -> float:
+        return self.cse_mean["quarter_turns" if self.quarter_turns else "once"]
+
+
 @dataclass(frozen=True)
 class Evaluation:
-    """A reader judged on the test split: what it read, how far off, and the summaries logged for it."""
-    predicted: np.ndarray           # whole minutes past 12, the four quarter turns averaged
+    """A reader judged on the test split, read as chosen on validation: what it read, how far off, and the
+    summaries logged for it."""
+    predicted: np.ndarray           # whole minutes past 12
     errors: np.ndarray              # the common-sense error of each reading
     summary: dict[str, float]       # cse_summary of the errors
     per_hour: dict[str, float]      # mean CSE for each true hour
@@ -26,20 +43,48 @@ class Evaluation:
     alternative: tuple | None       # (the other decoding's HeadSpec, its cse_summary), see `other_decoding`
 
 
-def evaluate(model, spec, test: Split) -> Evaluation:
-    """Read the test split as the logged reader does, averaging the four quarter turns of each image."""
-    from models.common_sense_error import common_sense_error
+def readings(model, spec, split: Split) -> dict[str, np.ndarray]:
+    """A split's head outputs both ways, from one pass over its images: each image once, and the mean over its
+    four quarter turns."""
     from models.time_heads import mean_outputs
 
-    views = network_outputs(model, test.x)
-    outputs = mean_outputs(spec, views)
-    true = minutes_of(test.y).astype(np.int64)
-    predicted = read_minutes(spec, outputs)
-    errors = common_sense_error(predicted, true)
-    single_view = cse_summary(common_sense_error(read_minutes(spec, views[0]), true))
+    views = network_outputs(model, split.x)
+    return {"once": np.asarray(views[0]), "quarter_turns": mean_outputs(spec, views)}
+
+
+def errors_of(spec, outputs: np.ndarray, split: Split) -> np.ndarray:
+    """The common-sense error of each reading of `split`."""
+    from models.common_sense_error import common_sense_error
+
+    return common_sense_error(read_minutes(spec, outputs), minutes_of(split.y).astype(np.int64))
+
+
+def validate(model, spec, validation: Split | None) -> Validation | None:
+    """Choose how the reader reads (once, or the mean of four quarter turns: the latter only when it reads the
+    validation split better) and measure the other decoding there; None without a validation split."""
+    if validation is None:
+        return None
+    outputs = readings(model, spec, validation)
+    means = {name: float(errors_of(spec, outputs[name], validation).mean()) for name in READINGS}
+    quarter_turns = means["quarter_turns"] < means["once"]
     other = other_decoding(spec)
-    alternative = None if other is None else (other, cse_summary(common_sense_error(read_minutes(other, outputs), true)))
-    return Evaluation(predicted, errors, cse_summary(errors), per_hour(errors, true), single_view, alternative)
+    chosen = outputs["quarter_turns" if quarter_turns else "once"]
+    alternative = None if other is None else float(errors_of(other, chosen, validation).mean())
+    return Validation(quarter_turns, means, alternative)
+
+
+def evaluate(model, spec, test: Split, quarter_turns: bool) -> Evaluation:
+    """Read the test split once, the way the logged reader reads (`quarter_turns` as chosen on validation), for
+    reporting; the unturned images' reading is summarised beside it."""
+    outputs = readings(model, spec, test)
+    chosen = outputs["quarter_turns" if quarter_turns else "once"]
+    errors = errors_of(spec, chosen, test)
+    predicted = read_minutes(spec, chosen)
+    other = other_decoding(spec)
+    alternative = None if other is None else (other, cse_summary(errors_of(other, chosen, test)))
+    true = minutes_of(test.y).astype(np.int64)
+    return Evaluation(predicted, errors, cse_summary(errors), per_hour(errors, true),
+                      cse_summary(errors_of(spec, outputs["once"], test)), alternative)
 
 
 def cse_summary(errors: np.ndarray) -> dict[str, float]:

@@ -20,7 +20,7 @@ from models.time_heads import HeadSpec
 from pipeline import plots
 from pipeline.clock.backbone import fetch, start_from
 from pipeline.clock.data import arrange, dial_targets, extra_training_images, minutes_of
-from pipeline.clock.evaluation import Evaluation, evaluate, log_error_analysis
+from pipeline.clock.evaluation import Evaluation, Validation, evaluate, log_error_analysis, validate
 from pipeline.clock.request import ClockRequest
 from pipeline.datasets.digests import array_sha256
 from pipeline.datasets.splits import Split, Splits
@@ -37,7 +37,8 @@ class ClockData:
     train: Split                # the split's training images, then any extra rendered ones
     validation: Split | None    # None with the 80/20 split
     test: Split
-    test_digest: str            # a champion is only compared on the same test data
+    test_digest: str            # the test split's digest, tagged for reporting
+    validation_digest: str | None  # a champion is only compared on the same validation data
     dial: dict | None           # the dial output's targets per split; None: the network has no dial output
     augment: bool               # turn the training images by random angles
 
@@ -62,9 +63,11 @@ def train_clock(request: ClockRequest, splits: Splits) -> dict:
     log_inputs(request, splits, data)
     network = build_network(request, data)
     fitted = fit_network(request, data, network)
-    evaluation = evaluate(network.reader, network.spec, data.test)
-    metrics, alternatives = log_evaluation(network, fitted, data.test, evaluation)
-    row = log_reader(request, data, network, metrics, alternatives)
+    validation = validate(network.reader, network.spec, data.validation)
+    quarter_turns = log_validation(validation)
+    evaluation = evaluate(network.reader, network.spec, data.test, quarter_turns)
+    metrics, alternatives = log_evaluation(network, fitted, data.test, evaluation, validation)
+    row = log_reader(request, data, network, metrics, alternatives, validation)
     print(f"{network.spec.label}: test CSE mean {metrics['test_cse_mean']:.2f} min, "
           f"median {metrics['test_cse_median']:.1f}, hour errors {metrics['test_hour_error_share']:.1%} "
           f"({fitted.epochs} epochs, {fitted.seconds:.0f} s)")
@@ -81,6 +84,8 @@ def prepare(request: ClockRequest, splits: Splits) -> ClockData:
         train = Split(np.concatenate([train.x, extra.x]), np.concatenate([train.y, extra.y]))
     # Turning the images would falsify the dial's target; the rendered rotations vary over the full turn anyway.
     return ClockData(train, validation, test, test_digest=array_sha256(test.x) + ":" + array_sha256(test.y),
+                     validation_digest=None if validation is None else
+                     array_sha256(validation.x) + ":" + array_sha256(validation.y),
                      dial=dial, augment=request.augment and dial is None)
 
 
@@ -88,7 +93,7 @@ def log_inputs(request: ClockRequest, splits: Splits, data: ClockData) -> None:
     """The run's parameters, and the three data sets it sees."""
     spec = request.spec
     runs.log_params({"head": spec.head, "representation": spec.label, **dataclasses.asdict(spec),
-                     "image_size": request.image_size, "augment": data.augment, "test_quarter_turns": True,
+                     "image_size": request.image_size, "augment": data.augment,
                      "dial_supervision": data.dial is not None, "split": request.split, "seed": request.seed,
                      "source": request.source or "synthetic", "count": request.count,
                      "learning_rate": request.learning_rate, "budget": dataclasses.asdict(request.budget),
@@ -137,8 +142,20 @@ def fit_network(request: ClockRequest, data: ClockData, network: ClockNetwork) -
     return fitted
 
 
-def log_evaluation(network: ClockNetwork, fitted: Fitted, test: Split,
-                   evaluation: Evaluation) -> tuple[dict, list[dict]]:
+def log_validation(validation: Validation | None) -> bool:
+    """Log the validation figures the reading was chosen on, and the reading; returns whether it reads the mean of
+    four quarter turns. Without a validation split nothing is chosen: the reader keeps the quarter turns."""
+    if validation is None:
+        runs.log_params({"quarter_turns": True, "reading_chosen_on": "none (no validation split): the default"})
+        return True
+    runs.log_metrics({"val_cse_mean": validation.chosen_cse_mean,
+                      **{f"val_cse_mean_{name}": value for name, value in validation.cse_mean.items()}})
+    runs.log_params({"quarter_turns": validation.quarter_turns, "reading_chosen_on": "validation"})
+    return validation.quarter_turns
+
+
+def log_evaluation(network: ClockNetwork, fitted: Fitted, test: Split, evaluation: Evaluation,
+                   validation: Validation | None) -> tuple[dict, list[dict]]:
     """Log the test metrics (the unturned images read alone as single_view.*, the other decoding of the same
     network beside them), the learning curves and the error analysis. Returns the metrics, and a comparison row
     for the other decoding when there is one."""
@@ -154,6 +171,7 @@ def log_evaluation(network: ClockNetwork, fitted: Fitted, test: Split,
         runs.log_metrics({f"{alternative.decoding}_decoding.{k}": v for k, v in summary.items()})
         alternatives.append({"representation": f"{alternative.label} (same network)", "head": spec.head,
                              "head_fields": dataclasses.asdict(alternative),
+                             "val_cse_mean": validation and validation.alternative_cse_mean,
                              **summary, **cost, "run_id": runs.active_run_id()})
     runs.log_figure(plots.learning_curves(fitted.history, [("loss", "loss"), ("cse", "CSE (minutes)")], spec.label),
                     "learning_curves.png")
@@ -162,29 +180,33 @@ def log_evaluation(network: ClockNetwork, fitted: Fitted, test: Split,
 
 
 def log_reader(request: ClockRequest, data: ClockData, network: ClockNetwork, metrics: dict,
-               alternatives: list[dict]) -> dict:
+               alternatives: list[dict], validation: Validation | None) -> dict:
     """Log the reader as a model when the request asks for it, tag the run, and with `register` register the
-    reader; returns the run's row for a comparison table."""
+    reader; returns the run's row for a comparison table (with the validation figure it is chosen on)."""
     spec = network.spec
     model_uri = None
     if request.log_model or request.register:
+        quarter_turns = True if validation is None else validation.quarter_turns
         model_uri = registry.log_clock_reader(network.reader, {"head": dataclasses.asdict(spec),
                                                                "image_size": request.image_size,
-                                                               "quarter_turns": True})
+                                                               "quarter_turns": quarter_turns})
     runs.set_tags({"step": "clock", "representation": spec.label, "test_data_digest": data.test_digest,
                    "model_uri": model_uri or "not logged"})
-    row = {"representation": spec.label, "head": spec.head, "head_fields": dataclasses.asdict(spec), **metrics,
-           "run_id": runs.active_run_id(), "model_uri": model_uri, "test_data_digest": data.test_digest,
-           "alternatives": alternatives}
+    val_cse_mean = None if validation is None else validation.chosen_cse_mean
+    row = {"representation": spec.label, "head": spec.head, "head_fields": dataclasses.asdict(spec),
+           "val_cse_mean": val_cse_mean, **metrics, "run_id": runs.active_run_id(), "model_uri": model_uri,
+           "test_data_digest": data.test_digest, "alternatives": alternatives}
     if request.register:
-        row.update(register(model_uri, metrics["test_cse_mean"], data.test_digest))
+        row.update(register(model_uri, val_cse_mean, data.validation_digest, metrics["test_cse_mean"]))
     return row
 
 
-def register(model_uri: str, test_cse_mean: float, test_digest: str) -> dict:
-    """Register the logged reader as MODEL_NAME; the champion alias moves only to a better reader on the same
-    test data. Returns the version and whether it became the champion."""
-    version, moved, why = registry.register_if_better(model_uri, MODEL_NAME, test_cse_mean, test_digest)
+def register(model_uri: str, val_cse_mean: float | None, validation_digest: str | None, test_cse_mean: float) -> dict:
+    """Register the logged reader as MODEL_NAME; the champion alias moves only to a reader that validates better
+    on the same validation data (its test figure is recorded, never compared). Returns the version and whether it
+    became the champion."""
+    version, moved, why = registry.register_if_better(model_uri, MODEL_NAME, val_cse_mean, validation_digest,
+                                                      reported={"test_cse_mean": f"{test_cse_mean:.6f}"})
     runs.set_tags({"registered_version": version, "champion": moved, "champion_decision": why})
     print(f"registered {MODEL_NAME} v{version}: {why}")
     return {"registered_version": version, "champion": moved}

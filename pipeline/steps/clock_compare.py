@@ -4,7 +4,8 @@
 
 On rendered clocks every representation starts from one backbone pretrained first, in a nested `clock-backbone`
 run, on where the dial's 12 and the hands point (pipeline/clock/backbone.py); the parent tags its run id.
-The parent logs the comparison table (CSV and Markdown) and a bar chart of test CSE per representation.
+The parent logs the comparison table (CSV and Markdown), ranked by validation CSE, a bar chart of validation and
+test CSE per representation, and tags the winner, chosen on validation.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from pipeline.clock.data import load_clock_data, synthetic
 from pipeline.clock.request import add_data_arguments, request_from
 from pipeline.clock.training import EXPERIMENT, train_clock
 from pipeline.config import get_profile
+from pipeline.errors import InputError
 from pipeline.tracking import runs
 
 # The representations compared, as HeadSpec fields. The periodic model with both hands is also read with the
@@ -33,16 +35,34 @@ REPRESENTATIONS = [
 ONE_PER_HEAD = [{"head": "classification", "n_classes": 24}, {"head": "regression", "loss": "circular"},
                 {"head": "multihead", "minute_head": "periodic"}, {"head": "periodic", "hands": "both"}]
 REPRESENTATION_SETS = {"all": REPRESENTATIONS, "one_per_head": ONE_PER_HEAD}
-TABLE_COLUMNS = ["representation", "test_cse_mean", "test_cse_median", "test_cse_p90", "test_within_1",
+TABLE_COLUMNS = ["representation", "val_cse_mean", "test_cse_mean", "test_cse_median", "test_cse_p90", "test_within_1",
                  "test_within_5", "test_within_10", "test_hour_error_share", "parameters", "train_seconds",
                  "epochs_trained", "run_id"]
 
 
 def comparison_table(rows: list[dict]) -> pd.DataFrame:
-    """One row per representation, best (lowest mean CSE) first."""
+    """One row per representation, in the order they are chosen by: lowest mean validation CSE first."""
     table = pd.DataFrame(rows)
-    return table[[c for c in TABLE_COLUMNS if c in table]].sort_values("test_cse_mean", kind="stable").reset_index(
+    return table[[c for c in TABLE_COLUMNS if c in table]].sort_values("val_cse_mean", kind="stable").reset_index(
         drop=True)
+
+
+def winner(rows: list[dict]) -> dict:
+    """The representation the champion is trained as: the lowest mean validation CSE (the first on a tie).
+    Test figures are reported beside it and never choose."""
+    return min(rows, key=lambda row: row["val_cse_mean"])
+
+
+def log_winner(rows: list[dict]) -> None:
+    """Tag the winner and log the validation figure it won on, with its test figure for the report. The winner
+    may be a second decoding of a network (a row "... (same network)"): the champion must be trained with that
+    decoding, so the tags name the winning row's head fields, not only its run."""
+    from models.time_heads import HeadSpec
+
+    best = winner(rows)
+    runs.log_metrics({"best_val_cse_mean": best["val_cse_mean"], "best_test_cse_mean": best["test_cse_mean"]})
+    runs.set_tags({"best_representation": HeadSpec(**best["head_fields"]).label, "selected_on": "validation",
+                   "best_head": json.dumps(best["head_fields"]), "best_run_id": best["run_id"]})
 
 
 def compare(args, representations: list[dict] | None = None) -> pd.DataFrame:
@@ -50,15 +70,18 @@ def compare(args, representations: list[dict] | None = None) -> pd.DataFrame:
     profile = get_profile(args.profile)
     representations = representations or REPRESENTATION_SETS[profile.representations]
     first = request_from(args, representations[0])
+    if first.split != "80/10/10":
+        raise InputError(None, f"clock_compare chooses its winner on the validation split; split {first.split} "
+                               "has none (use 80/10/10)")
     splits = load_clock_data(first)
     backbone_epochs = profile.backbone_epochs if args.backbone_epochs is None else args.backbone_epochs
     backbone_epochs = backbone_epochs if synthetic(first) and not args.backbone_run else 0
     rows, backbone_run = [], args.backbone_run
     with runs.start_run(EXPERIMENT, run_name=f"clock-compare-{args.profile}", tags={"step": "clock_compare"}):
         runs.log_params({"profile": args.profile, "image_size": first.image_size, "epochs": first.budget.epochs,
-                             "augment": first.augment, "split": first.split, "seed": first.seed,
-                             "representations": len(representations), "backbone_epochs": backbone_epochs,
-                             "backbone_run": args.backbone_run or "none"})
+                         "augment": first.augment, "split": first.split, "seed": first.seed,
+                         "representations": len(representations), "backbone_epochs": backbone_epochs,
+                         "backbone_run": args.backbone_run or "none"})
         if backbone_epochs:
             print(f"--- shared backbone: {backbone_epochs} epochs on where the 12 and the hands point", flush=True)
             with runs.start_run(EXPERIMENT, run_name="clock-backbone", nested=True):
@@ -75,17 +98,10 @@ def compare(args, representations: list[dict] | None = None) -> pd.DataFrame:
             rows.extend(row.pop("alternatives", []))
         table = comparison_table(rows)
         runs.log_table(table, "comparison.csv", markdown=True)
-        runs.log_figure(plots.grouped_bars(table, "representation", ["test_cse_mean", "test_cse_median"],
-                                               "minutes", "Test common-sense error by label representation"),
-                            "comparison.png")
-        # The winner may be a second decoding of a network (a row "... (same network)"): the champion must be
-        # trained with that decoding, so the tags name the winning row's head fields, not only its run.
-        from models.time_heads import HeadSpec
-
-        best = min(rows, key=lambda row: row["test_cse_mean"])
-        runs.log_metrics({"best_test_cse_mean": best["test_cse_mean"]})
-        runs.set_tags({"best_representation": HeadSpec(**best["head_fields"]).label,
-                           "best_head": json.dumps(best["head_fields"]), "best_run_id": best["run_id"]})
+        runs.log_figure(plots.grouped_bars(table, "representation", ["val_cse_mean", "test_cse_mean"],
+                                           "minutes", "Mean common-sense error by label representation"),
+                        "comparison.png")
+        log_winner(rows)
     print(table.drop(columns=["run_id"]).to_string(index=False))
     return table
 

@@ -35,6 +35,9 @@ def model_requirements() -> list[str]:
 
 
 CHAMPION = "champion"
+# Model-version tags the champion decision reads: the validation score and the validation data it was measured on.
+VALIDATION_SCORE = "val_cse_mean"
+VALIDATION_DIGEST = "validation_data_digest"
 
 
 def log_clock_reader(network, reader_config: Mapping[str, Any], name: str = "clock_reader") -> str:
@@ -62,31 +65,43 @@ def log_clock_reader(network, reader_config: Mapping[str, Any], name: str = "clo
     return info.model_uri
 
 
-def register_if_better(model_uri: str, name: str, score: float, data_digest: str) -> tuple[str, bool, str]:
-    """Register a model version (tagged with its score, lower is better, and its test data's digest) and move the
-    `champion` alias to it only if it beats the current champion on the same data. Returns (version, moved, why)."""
+def register_if_better(model_uri: str, name: str, score: float | None, data_digest: str | None,
+                       reported: Mapping[str, str] | None = None) -> tuple[str, bool, str]:
+    """Register a model version, tagged with its validation score (lower is better), the digest of the validation
+    data it was measured on, and `reported` figures (a test score: recorded, never compared). The `champion` alias
+    moves to it only if it beats the current champion's validation score on the same validation data; a model
+    with no validation score becomes champion only where there is none. Returns (version, moved, why)."""
     client = mlflow.MlflowClient()
     version = str(mlflow.register_model(model_uri, name).version)
-    client.set_model_version_tag(name, version, "test_cse_mean", f"{score:.6f}")
-    client.set_model_version_tag(name, version, "test_data_digest", data_digest)
+    tags = {**(reported or {}), VALIDATION_DIGEST: data_digest or "none"}
+    if score is not None:
+        tags[VALIDATION_SCORE] = f"{score:.6f}"
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
     try:
         current = client.get_model_version_by_alias(name, CHAMPION)
     except mlflow.exceptions.MlflowException:
         current = None
-    if current is None:
-        moved, why = True, "first version: becomes champion"
-    elif current.tags.get("test_data_digest") != data_digest:
-        moved, why = False, (f"champion v{current.version} was tested on other data "
-                             f"({current.tags.get('test_data_digest', 'unknown')[:12]}); not comparable, left in place")
-    elif score < float(current.tags["test_cse_mean"]):
-        moved, why = True, f"test CSE {score:.3f} beats champion v{current.version} ({current.tags['test_cse_mean']})"
-    else:
-        moved, why = False, (f"test CSE {score:.3f} does not beat champion v{current.version} "
-                             f"({float(current.tags['test_cse_mean']):.3f}); champion stays")
+    moved, why = champion_decision(current, score, data_digest)
     if moved:
         client.set_registered_model_alias(name, CHAMPION, version)
     client.set_model_version_tag(name, version, "champion_decision", why)
     return version, moved, why
+
+
+def champion_decision(current, score: float | None, data_digest: str | None) -> tuple[bool, str]:
+    """Whether a new version with validation `score` on data `data_digest` takes the alias from `current`."""
+    if current is None:
+        return True, "first version: becomes champion"
+    if score is None:
+        return False, f"no validation score to compare; champion v{current.version} stays"
+    if current.tags.get(VALIDATION_DIGEST) != data_digest or VALIDATION_SCORE not in current.tags:
+        return False, (f"champion v{current.version} was validated on other data "
+                       f"({current.tags.get(VALIDATION_DIGEST, 'unknown')[:12]}); not comparable, left in place")
+    best = float(current.tags[VALIDATION_SCORE])
+    if score < best:
+        return True, f"validation CSE {score:.3f} beats champion v{current.version} ({best:.3f})"
+    return False, f"validation CSE {score:.3f} does not beat champion v{current.version} ({best:.3f}); champion stays"
 
 
 def load_pyfunc(model_uri: str):
