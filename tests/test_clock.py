@@ -212,6 +212,18 @@ def test_predict_prints_a_time_per_image_and_names_an_unreadable_one(registry, t
     assert len(error) == 1 and "broken.png: not a readable image" in error[0]
 
 
+def test_predict_refuses_an_image_over_pillows_size_limit_in_one_line(tmp_path, capsys, monkeypatch):
+    # Pillow refuses, before decoding, images of more than twice MAX_IMAGE_PIXELS; a small limit stands in for
+    # the 179-megapixel default, so the test writes a small file.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    Image.new("L", (100, 30)).save(tmp_path / "huge.png")
+    with pytest.raises(SystemExit) as exit_info:
+        predict.main(["--input", str(tmp_path / "huge.png"), "--model-uri", "models:/never-loaded@champion"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith(f"error: {tmp_path / 'huge.png'}: image too large to read")
+
+
 def test_times_table_formats_hours_and_minutes():
     table = times_table(np.array([0, 61, 719, 720 + 5]))
     assert table.to_dict("list") == {"hour": [0, 1, 11, 0], "minute": [0, 1, 59, 5],

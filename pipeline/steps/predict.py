@@ -29,6 +29,9 @@ def read_image(path: Path) -> np.ndarray:
             return np.asarray(image.convert("L"))
     except FileNotFoundError:
         raise InputError(path, "file not found") from None
+    except Image.DecompressionBombError as exc:
+        # Pillow refuses images over twice its MAX_IMAGE_PIXELS before decoding them (a decompression bomb).
+        raise InputError(path, f"image too large to read ({exc})") from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise InputError(path, f"not a readable image ({exc})") from None
 
