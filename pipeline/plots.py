@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 def image_grid(images: np.ndarray, titles: Sequence[str], columns: int = 8, title: str | None = None):
     """A grid of images (grey or colour, one size) with one caption each.
 
-    The images are tiled into one picture on one axes: a subplot per image costs about 40 ms each to lay out.
+    The images are tiled into one picture on one axes: a subplot per image is slow to lay out (benchmarks/README.md).
     """
     images = np.asarray(images)
     colour = images.ndim == 4 and images.shape[-1] == 3

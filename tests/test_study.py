@@ -21,6 +21,7 @@ import pytest
 
 from pipeline import config
 from pipeline.datasets.fashion_mnist import DEBIAN_DIR
+from pipeline.tracking.runs import EXPERIMENT_KIND, MODEL_TRAINING, runs_page
 from scripts.local_services import free_port, wait_for_http
 from scripts.sample_data import make_cifar10, make_fashion_mnist
 
@@ -28,6 +29,12 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 EXPERIMENT = "smoke-study"
+
+
+def reports_in(folder: Path) -> dict[str, int]:
+    """The report files in `folder` (report.md, report.html, report_files/*), with their modification times."""
+    paths = [folder / "report.md", folder / "report.html", *sorted((folder / "report_files").glob("*"))]
+    return {str(path): path.stat().st_mtime_ns for path in paths if path.exists()}
 
 
 class Study:
@@ -105,7 +112,7 @@ class Study:
 
     @staticmethod
     def run_id_in(done: subprocess.CompletedProcess) -> str:
-        """The main run's id, from its last line (`... (main run <id>)`)."""
+        """The main run's id, from the line that names it (`... (main run <id>)`)."""
         return re.search(r"\(main run (\w+)\)", done.stdout).group(1)
 
     def result(self, name: str) -> tuple:
@@ -132,6 +139,7 @@ class Study:
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> Study:
     study = Study(tmp_path_factory.mktemp("study"))
+    study.checkout_reports = reports_in(config.ROOT)  # the tests must leave the checkout's own report alone
     # The UI's server boots while the study runs; the browser test waits for it. Without MLflow's job runner,
     # which nothing here uses (scripts/services.sh says what it costs).
     study.server_port = free_port()
@@ -155,6 +163,9 @@ def study(tmp_path_factory) -> Study:
 def finished(study) -> Study:
     """The study once its first run finished; the same study again starts then, in the background."""
     study.first = study.result("first")[0]
+    # A figure of an earlier report where the next one goes: the new report must not keep it.
+    (study.folder / "report-again" / "report_files").mkdir(parents=True)
+    (study.folder / "report-again" / "report_files" / "stale.png").write_bytes(b"an earlier report's figure")
     study.run_in_background("again", report=study.folder / "report-again" / "report.md")
     return study
 
@@ -185,6 +196,14 @@ def open_compare_view(browser, url: str, experiment_id: str, parents: list[str],
         page.locator(f"[role=row][row-index='{row}'] input[type=checkbox]").first.check()
     page.get_by_role("button", name=re.compile("^Compare")).click()
     page.get_by_text(re.compile(r"Comparing \d+ Runs")).wait_for(timeout=60_000)
+    return page
+
+
+def open_experiment(browser, link: str):
+    """The page a link to the experiment opens (the one `main` prints), once the runs table lists the study."""
+    page = browser.new_context(viewport={"width": 1600, "height": 1000}).new_page()
+    page.goto(link)
+    page.get_by_role("link", name="study-smoke", exact=True).first.wait_for(timeout=60_000)
     return page
 
 
@@ -227,7 +246,14 @@ def test_the_mlflow_ui_compares_trial_runs_in_chromium(study, ui):
         for name in ("representation", "val_cse", "test_cse_mean", "test_hour_error_share"):
             assert name in body, name
         page.screenshot(path=str(study.folder / "mlflow-ui-compare-clocks.png"), full_page=True)
+
+        page = open_experiment(browser, runs_page(study.experiment_id, ui))
+        assert "/runs" in page.url and "/overview" not in page.url, page.url
+        body = page.inner_text("body")
+        assert "Run Name" in body and "study-smoke" in body and "Observability" not in body
+        page.screenshot(path=str(study.folder / "mlflow-ui-study-runs.png"))
         browser.close()
+    assert study.client.get_experiment(study.experiment_id).tags[EXPERIMENT_KIND] == MODEL_TRAINING
     print(f"screenshots in {study.folder}")
 
 
@@ -300,7 +326,7 @@ def test_the_clock_comparison_trains_and_logs_each_head_type(study):
     table = study.table(compare.info.run_id, "comparison.csv")
     assert set(table["representation"]) == {"classification-24", "regression-circular", "multihead-periodic",
                                             "periodic-both-consistent", "periodic-both-independent (same network)"}
-    assert table["test_cse_mean"].between(0, 360).all() and table["test_cse_mean"].is_monotonic_increasing
+    assert table["test_cse_mean"].between(0, 360).all() and table["val_cse_mean"].is_monotonic_increasing
     children = study.children(compare.info.run_id)
     # First the shared backbone, pretrained on the dial and the hands; every representation starts from it.
     backbone = [child for child in children if child.data.tags.get("step") == "clock_backbone"]
@@ -367,3 +393,37 @@ def test_changing_a_clock_parameter_reruns_only_that_step_and_what_follows(study
     assert list(steps["reused"]) == [True] * 7 + [False, False]
     champion = study.client.get_run(steps["run_id"][7])
     assert champion.data.params["budget.epochs"] == "2"
+
+
+def figures_shown(report: Path) -> set[str]:
+    """The figure files a report.md points to, in its report_files/."""
+    return set(re.findall(r"!\[[^\]]*\]\(report_files/([^)]+)\)", report.read_text()))
+
+
+@pytest.mark.usefixtures("finished")
+def test_the_study_replaces_an_earlier_reports_figures(study):
+    study.result("again")
+    report = study.folder / "report-again" / "report.md"
+    assert figures_shown(report) and {p.name for p in (report.parent / "report_files").iterdir()} == \
+        figures_shown(report)
+
+
+@pytest.mark.usefixtures("finished")
+def test_the_report_step_replaces_an_earlier_reports_figures(study):
+    steps = study.steps(study.main_runs()[0]).set_index("entry_point")["run_id"]
+    report = study.folder / "report-alone" / "report.md"
+    (report.parent / "report_files").mkdir(parents=True)
+    (report.parent / "report_files" / "stale.png").write_bytes(b"an earlier report's figure")
+    study.run_step("report", f"out={report}", f"search_run_id={','.join(steps['search'])}",
+                   f"transfer_run_id={steps['transfer']}", f"compare_run_id={steps['clock_compare']}",
+                   f"champion_run_id={steps['clock']}")
+    assert figures_shown(report) and {p.name for p in (report.parent / "report_files").iterdir()} == \
+        figures_shown(report)
+    assert report.with_suffix(".html").is_file()
+
+
+@pytest.mark.usefixtures("finished")
+def test_the_study_writes_nothing_into_the_checkout(study):
+    for name in ("again", "changed"):
+        study.result(name)
+    assert reports_in(config.ROOT) == study.checkout_reports, "a run wrote a report into the project's folder"

@@ -67,7 +67,7 @@ def study(profile_name: str, seed: int, fashion_mnist_dir: str = "", cifar10_pat
     common = {"profile": profile.name, "seed": seed}
     with runs.start_run(EXPERIMENT, run_name=f"study-{profile.name}", tags={"step": "main"}) as run:
         runs.log_params({**common, "fashion_mnist_dir": fashion_mnist_dir, "cifar10_path": cifar10_path,
-                             "clock_source": clock_source, "champion_epochs": champion_epochs, "force": force})
+                         "clock_source": clock_source, "champion_epochs": champion_epochs, "force": force})
         fashion = progress.step("preprocess fashion_mnist", "preprocess",
                                 {"dataset": "fashion_mnist", "source": fashion_mnist_dir, "seed": seed}, force=force,
                                 coming="preprocess cifar10")
@@ -94,16 +94,19 @@ def study(profile_name: str, seed: int, fashion_mnist_dir: str = "", cifar10_pat
                                  coming="report")
         report = progress.step("report", "report",
                                {"search_run_id": ",".join(searches), "transfer_run_id": transfer,
-                                "compare_run_id": compare, "champion_run_id": champion, "out": ""},
+                                "compare_run_id": compare, "champion_run_id": champion, "out": "none"},
                                [*searches, transfer, compare, champion], force)
         steps = pd.DataFrame(progress.rows)
         runs.log_table(steps, "steps.csv", markdown=True)
+        # The report step only logged the report ("out": "none"); it is written out here, where it was asked for.
         written = workflow.copy_report(report, Path(report_path))
         runs.log_metrics({"steps_reused": int(steps["reused"].sum()),
-                              "study_seconds": time.perf_counter() - progress.started})
+                          "study_seconds": time.perf_counter() - progress.started})
     progress.say(f"study finished: {int(steps['reused'].sum())} of {len(steps)} steps reused; "
                  f"report at {written}")
-    progress.say(f"see every run with: mlflow ui --backend-store-uri {runs.configure()}  (main run {run.info.run_id})")
+    uri = runs.configure()
+    progress.say(f"see every run with: mlflow ui --backend-store-uri {uri}  (main run {run.info.run_id})")
+    progress.say(f"its runs there, in the UI's Model training view: {runs.runs_page(run.info.experiment_id, uri)}")
     return steps
 
 

@@ -9,37 +9,11 @@ import numpy as np
 from pipeline import cli, plots
 from pipeline.datasets import cifar10, fashion_mnist
 from pipeline.datasets.preparation import DATASETS, Request, clock_time_names, prepare
-from pipeline.datasets.splits import (
-    Splits,
-)
+from pipeline.datasets.splits import Splits
 from pipeline.tracking import runs
 
 EXPERIMENT = "preprocess"
 SAMPLES_SHOWN = 24
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def label_names(dataset: str) -> list[str]:
@@ -59,25 +33,25 @@ def log_preparation(request: Request, splits: Splits, reused: bool) -> None:
     """Params, dataset inputs and artifacts (sample grid, label histogram, manifest) of the active run."""
     manifest = splits.manifest
     runs.log_params({"dataset": request.dataset, "source": manifest["source"], "seed": request.seed,
-                         "variant": manifest["variant"], **({"size": request.size, "count": request.count}
-                                                            if request.synthetic else {}),
-                         **{f"{name}_size": splits[name].y.shape[0] for name in ("train", "validation", "test")}})
+                     "variant": manifest["variant"], **({"size": request.size, "count": request.count}
+                                                        if request.synthetic else {}),
+                     **{f"{name}_size": splits[name].y.shape[0] for name in ("train", "validation", "test")}})
     runs.set_tags({"step": "preprocess", "processed_dir": str(splits.folder), "reused_splits": reused,
-                       "raw_sha256": manifest["raw_sha256"]})
+                   "raw_sha256": manifest["raw_sha256"]})
     for name in ("train", "validation", "test"):
         split = splits[name]
         runs.log_dataset(split.x, split.y, name=f"{request.dataset}-{name}", context=name,
-                             source=str(splits.folder), digest=manifest["splits"][name]["sha256"].replace(":", ""))
+                         source=str(splits.folder), digest=manifest["splits"][name]["sha256"].replace(":", ""))
     train = splits.train
     shown = np.random.default_rng(request.seed).choice(len(train.y), size=min(SAMPLES_SHOWN, len(train.y)),
                                                        replace=False)
     runs.log_figure(plots.image_grid(train.x[shown], [caption(request.dataset, train.y[i]) for i in shown],
-                                         title=f"{request.dataset}: training samples"), "samples.png")
+                                     title=f"{request.dataset}: training samples"), "samples.png")
     names = label_names(request.dataset)
     counts = {name: np.bincount(np.asarray(splits[name].y).reshape(len(splits[name].y), -1)[:, 0],
                                 minlength=len(names)) for name in ("train", "validation", "test")}
     runs.log_figure(plots.label_histogram(counts, names, f"{request.dataset}: labels per split"),
-                        "label_histogram.png")
+                    "label_histogram.png")
     runs.log_json(manifest, "manifest.json")
 
 

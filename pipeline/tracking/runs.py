@@ -4,9 +4,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import re
 import warnings
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Iterator, Mapping
 
 import mlflow
@@ -34,28 +34,63 @@ def configure() -> str:
     return uri
 
 
-def check_server(uri: str, timeout: float = 30) -> None:
-    """Raise InputError unless the tracking server at `uri` answers and accepts $MLFLOW_TRACKING_USERNAME/PASSWORD."""
-    import base64
-    import urllib.error
-    import urllib.request
+def check_server(uri: str, timeout: int = 30) -> None:
+    """Raise InputError unless the tracking server at `uri` answers and accepts $MLFLOW_TRACKING_USERNAME/PASSWORD.
 
+    MLflow's client asks once, without its retries; `timeout` leaves room for a busy server's slow first answer.
+    """
     from pipeline.errors import InputError
 
-    request = urllib.request.Request(f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/search?max_results=1")
-    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
-    if user and password:
-        token = base64.b64encode(f"{user}:{password}".encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
+    with environment({"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": str(timeout)}):
+        try:
+            mlflow.MlflowClient(uri).search_experiments(max_results=1)
+        except mlflow.exceptions.MlflowException as exc:
+            code, reason = http_failure(exc)
+            if code is None:
+                raise InputError(None, f"tracking server {uri} does not answer: {reason}") from None
+            if code in (401, 403):
+                raise InputError(None, f"tracking server {uri} refused the credentials (HTTP {code}); set "
+                                 "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD") from None
+            raise InputError(None, f"tracking server {uri} answered HTTP {code}") from None
+
+
+def http_failure(error: mlflow.exceptions.MlflowException) -> tuple[int | None, str]:
+    """Why a request of MLflow's client failed: (HTTP status, "") when the server answered, else (None, the
+    innermost reason, such as "[Errno 111] Connection refused" or "timed out")."""
+    import requests
+
+    cause = error.__cause__ or error.__context__
+    if not isinstance(cause, requests.exceptions.RequestException):
+        return error.get_http_status_code(), ""
+    reason = str(innermost(cause))
+    # A status MLflow would retry (429, 5xx) ends, without retries, as urllib3's "too many 503 error responses".
+    retried = re.search(r"too many (\d{3}) error responses", reason)
+    return (int(retried.group(1)), "") if retried else (None, reason)
+
+
+def innermost(error: BaseException) -> BaseException:
+    """The exception at the bottom of the layers requests and urllib3 wrap around a failed request."""
+    while True:
+        inner = [e for e in (getattr(error, "reason", None), error.__cause__, error.__context__, *error.args[:1])
+                 if isinstance(e, BaseException)]
+        if not inner:
+            return error
+        error = inner[0]
+
+
+@contextlib.contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of a block, then restore them."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
     try:
-        urllib.request.urlopen(request, timeout=timeout).close()
-    except urllib.error.HTTPError as exc:
-        if exc.code in (401, 403):
-            raise InputError(None, f"tracking server {uri} refused the credentials (HTTP {exc.code}); set "
-                             "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD") from None
-        raise InputError(None, f"tracking server {uri} answered HTTP {exc.code}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise InputError(None, f"tracking server {uri} does not answer: {getattr(exc, 'reason', exc)}") from None
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def on_default_store() -> bool:
@@ -73,6 +108,25 @@ def experiment_id(name: str) -> str:
         # Anchor artifacts at the root rather than at whatever folder the command ran from.
         location = (config.DEFAULT_ARTIFACT_ROOT / name.replace("/", "_")).as_uri()
     return mlflow.create_experiment(name, artifact_location=location)
+
+
+# MLflow 3's experiment kind, "Machine learning" in its UI. The 3.17 UI itself picks an experiment's first page (runs,
+# or the GenAI overview) by its GenAI / Model training switch, not by this tag: `runs_page` sets that switch.
+EXPERIMENT_KIND, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
+
+
+def mark_model_training(experiment_id: str) -> None:
+    """Tag an experiment as model training (MLflow 3's experiment kind), unless it has a kind already."""
+    client = mlflow.MlflowClient()
+    if EXPERIMENT_KIND not in client.get_experiment(experiment_id).tags:
+        client.set_experiment_tag(experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
+
+
+def runs_page(experiment_id: str, tracking_uri: str) -> str:
+    """The address of an experiment's runs in the MLflow UI's Model training view: on the tracking server
+    `tracking_uri` names, or, for a database, where `mlflow ui` serves by default."""
+    base = tracking_uri.rstrip("/") if tracking_uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
+    return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
 
 @contextlib.contextmanager
@@ -102,6 +156,8 @@ def start_run(default_experiment: str, run_name: str | None = None, *, nested: b
     elif not (os.environ.get("MLFLOW_EXPERIMENT_NAME") or os.environ.get("MLFLOW_EXPERIMENT_ID")):
         kwargs["experiment_id"] = experiment_id(default_experiment)
     run = mlflow.start_run(**kwargs)
+    if parent is None and not parent_run_id:
+        mark_model_training(run.info.experiment_id)
     if tags:
         mlflow.set_tags(dict(tags))  # start_run ignores tags when it resumes a run
     try:
@@ -184,15 +240,10 @@ def log_figure(figure, artifact_file: str) -> None:
 
 
 def log_table(table, artifact_file: str, markdown: bool = False) -> None:
-    """Log a pandas DataFrame as CSV (and as a Markdown twin when asked)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / Path(artifact_file).name
-        table.to_csv(path, index=False)
-        mlflow.log_artifact(str(path), artifact_path=str(Path(artifact_file).parent) if "/" in artifact_file else None)
-        if markdown:
-            md = path.with_suffix(".md")
-            md.write_text(table.to_markdown(index=False) + "\n")
-            mlflow.log_artifact(str(md), artifact_path=str(Path(artifact_file).parent) if "/" in artifact_file else None)
+    """Log a pandas DataFrame as CSV (and as a Markdown twin beside it, same name ending .md, when asked)."""
+    mlflow.log_text(table.to_csv(index=False), artifact_file)
+    if markdown:
+        mlflow.log_text(table.to_markdown(index=False) + "\n", str(PurePosixPath(artifact_file).with_suffix(".md")))
 
 
 def log_json(obj: Any, artifact_file: str) -> None:
@@ -219,12 +270,6 @@ def log_dataset(features: np.ndarray, targets: np.ndarray, *, name: str, context
         dataset = mlflow.data.from_numpy(features, targets=targets, source=Path(source).resolve().as_uri(),
                                          name=name, digest=digest[:36])
     mlflow.log_input(dataset, context=context)
-
-
-
-
-
-
 
 
 def find_runs(filter_string: str, experiment_ids: list[str] | None = None, max_results: int = 100,
@@ -254,17 +299,3 @@ def download_artifact(run_id: str, artifact_path: str, dst: str | Path) -> Path:
     configure()
     return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path,
                                                     dst_path=str(dst)))
-
-
-
-
-
-
-
-
-
-
-
-
-
-

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -10,6 +11,10 @@ import mlflow
 
 from pipeline import config
 from pipeline.tracking.runs import download_artifact, find_runs
+
+# What a report run logs: the report, its HTML rendering, and the folder of figures both point to.
+REPORT_FIGURES = "report_files"
+REPORT_FILES = ("report.md", "report.html", REPORT_FIGURES)
 
 
 def code_version() -> str:
@@ -69,20 +74,21 @@ def run_entry_point(entry_point: str, parameters: Mapping[str, Any], upstream: l
 
 def copy_report(report_run_id: str, out: Path) -> Path:
     """Write a report run's report.md, report.html and figures to `out` (report.md) and log them to the active run."""
-    import shutil
-
     out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        for name in ("report.md", "report.html", "report_files"):
-            local = download_artifact(report_run_id, name, tmp)
-            mlflow.log_artifact(str(local))
-            target = out if name == "report.md" else out.with_suffix(".html") if name == "report.html" \
-                else out.parent / name
-            if local.is_dir():
-                shutil.copytree(local, target, dirs_exist_ok=True)
-            else:
-                shutil.copy(local, target)
+        for name in REPORT_FILES:
+            mlflow.log_artifact(str(download_artifact(report_run_id, name, tmp)))
+        place_report(Path(tmp), out)
     return out
 
 
+def place_report(folder: Path, out: Path) -> None:
+    """Copy the report in `folder` to `out` (report.md), report.html beside it, and its figures into a report_files/
+    folder beside it that holds them alone: figures of an earlier report there are removed."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figures = out.parent / REPORT_FIGURES
+    if figures.exists():
+        shutil.rmtree(figures)
+    shutil.copytree(folder / REPORT_FIGURES, figures)
+    shutil.copy(folder / "report.md", out)
+    shutil.copy(folder / "report.html", out.with_suffix(".html"))
