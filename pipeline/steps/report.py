@@ -18,9 +18,12 @@ import pandas as pd
 from pipeline import cli, config
 from pipeline.errors import InputError
 from pipeline.tracking import runs
+from pipeline.tracking.workflow import REPORT_FIGURES as FIGURES
+from pipeline.tracking.workflow import place_report
 
 EXPERIMENT = "report"
-FIGURES = "report_files"
+# `--out none` keeps the report in its run only: `main` copies it out itself, to where it was asked to.
+LOG_ONLY = "none"
 CONFIG_SHOWN = ("optimizer", "learning_rate", "activation", "initializer", "batch_norm", "dropout", "regularizer",
                 "augment", "batch_size", "n_layers", "n_blocks", "filters", "convs_per_block", "head")
 
@@ -42,8 +45,8 @@ class Report:
     def figure(self, run_id: str, artifact: str, caption: str) -> None:
         """Copy a logged figure next to the report and show it with its run."""
         name = f"{run_id[:8]}_{artifact.replace('/', '_')}"
-        local = runs.download_artifact(run_id, artifact, tempfile.mkdtemp())
-        shutil.copy(local, self.folder / FIGURES / name)
+        with tempfile.TemporaryDirectory() as tmp:
+            shutil.copy(runs.download_artifact(run_id, artifact, tmp), self.folder / FIGURES / name)
         self.add(f"![{caption}]({FIGURES}/{name})", f"*{caption} (run `{run_id}`)*", "")
 
     def text(self) -> str:
@@ -116,8 +119,11 @@ def transfer_section(report: Report, transfer_id: str) -> None:
     report.table(table.assign(run_id=[f"`{r}`" for r in table["run_id"]])[
         ["family", "fashion_mnist_rank", "fashion_mnist_test_accuracy", "cifar10_test_accuracy", "cifar10_rank",
          "drop", "epochs", "run_id"]])
+    metrics = runs.get_run(transfer_id).data.metrics
     for family, group in table.groupby("family"):
-        report.add(f"- {family.upper()}: best CIFAR-10 test accuracy {group['cifar10_test_accuracy'].max():.4f}; "
+        report.add(f"- {family.upper()}: CIFAR-10 test accuracy {metrics[f'{family}_cifar10_test_accuracy']:.4f} for "
+                   f"the configuration that validates best there ({metrics[f'{family}_cifar10_val_accuracy']:.4f} "
+                   f"validation); "
                    f"mean drop from Fashion-MNIST {group['drop'].mean():.4f}; the Fashion-MNIST ranking "
                    f"{'holds' if list(group['cifar10_rank']) == sorted(group['cifar10_rank']) else 'changes'} "
                    f"on CIFAR-10.")
@@ -133,12 +139,13 @@ def clock_section(report: Report, compare_id: str) -> None:
     size, epochs = (runs.resolved_param(compare.data.params, key) for key in ("image_size", "epochs"))
     report.add(f"## Tell the time: label representations (run `{compare_id}`)", "",
                f"Same backbone, data ({size} px) and budget ({epochs} epochs at most) for every representation; "
-               "errors are common-sense errors in minutes on the test split."
+               "errors are common-sense errors in minutes. The representations are ranked, and the champion's chosen, "
+               "by the validation split; the test split only reports."
                + (f" Every representation started from one backbone pretrained on where the dial's 12 and the "
                   f"hands point (run `{compare.data.tags['backbone_run_id']}`)."
                   if compare.data.tags.get("backbone_run_id") else ""), "")
     shown = table.assign(run_id=[f"`{r}`" for r in table["run_id"]])[
-        ["representation", "test_cse_mean", "test_cse_median", "test_cse_p90", "test_within_5",
+        ["representation", "val_cse_mean", "test_cse_mean", "test_cse_median", "test_cse_p90", "test_within_5",
          "test_hour_error_share", "parameters", "train_seconds", "run_id"]]
     report.table(shown, ".3g")
     rows = table.set_index("representation")
@@ -154,7 +161,7 @@ def clock_section(report: Report, compare_id: str) -> None:
                 report.add(f"- {label}: mean CSE {sum(near) / 2:.1f} min for true times between 11:00 and 0:59, "
                            f"against {run.data.metrics['test_cse_mean']:.1f} min overall.")
     report.add("")
-    report.figure(compare_id, "comparison.png", "Test common-sense error by representation")
+    report.figure(compare_id, "comparison.png", "Validation and test common-sense error by representation")
 
 
 def champion_section(report: Report, champion_id: str) -> None:
@@ -192,7 +199,10 @@ def champion_section(report: Report, champion_id: str) -> None:
                f"{m.get('test_cse_median', float('nan')):.1f} min, hour misread in "
                f"{m.get('test_hour_error_share', float('nan')):.2%} of images"
                + (f"; each image read at its four quarter turns and the readings averaged (read once: mean CSE "
-                  f"{m['single_view.test_cse_mean']:.2f} min)." if "single_view.test_cse_mean" in m else "."),
+                  f"{m['single_view.test_cse_mean']:.2f} min)." if p.get("quarter_turns") == "true" else
+                  "; each image read once."),
+               f"- **Chosen on validation**: the representation, the reading (quarter turns or once) and the "
+               f"registry alias; validation mean CSE {m.get('val_cse_mean', float('nan')):.2f} min.",
                "- **Use**: grey uint8 images (N, H, W) or (N, H, W, 1) of any size in, a table of hour, minute "
                "and time out:", "",
                "```python",
@@ -215,12 +225,13 @@ def write_html(markdown_text: str, path: Path) -> None:
                     "img{max-width:100%}code{background:#f4f4f4}</style></head><body>" + body + "</body></html>\n")
 
 
-def build_report(out: Path, search_ids: list[str], transfer_id: str, compare_id: str, champion_id: str) -> Path:
-    """Write report.md, report.html and their figures into out's folder and log them; returns report.md."""
-    out.parent.mkdir(parents=True, exist_ok=True)
+def build_report(out: Path | None, search_ids: list[str], transfer_id: str, compare_id: str,
+                 champion_id: str) -> Path | None:
+    """Log report.md, report.html and their figures to a run and, unless `out` is None, write them into out's
+    folder (its report_files/ then holds this report's figures alone); returns `out`."""
     with runs.start_run(EXPERIMENT, run_name="report", tags={"step": "report"}):
         runs.log_params({"search_run_ids": ",".join(search_ids), "transfer_run_id": transfer_id,
-                             "compare_run_id": compare_id, "champion_run_id": champion_id})
+                         "compare_run_id": compare_id, "champion_run_id": champion_id})
         with tempfile.TemporaryDirectory() as tmp:
             report = Report(Path(tmp))
             report.add("# Study report", "",
@@ -235,16 +246,16 @@ def build_report(out: Path, search_ids: list[str], transfer_id: str, compare_id:
             for name in ("report.md", "report.html"):
                 runs.log_file(Path(tmp) / name)
             runs.log_file(Path(tmp) / FIGURES)
-            shutil.copytree(Path(tmp) / FIGURES, out.parent / FIGURES, dirs_exist_ok=True)
-            shutil.copy(Path(tmp) / "report.md", out)
-            shutil.copy(Path(tmp) / "report.html", out.with_suffix(".html"))
-    print(f"wrote {out} and {out.with_suffix('.html')}")
+            if out is not None:
+                place_report(Path(tmp), out)
+    print(f"wrote {out} and {out.with_suffix('.html')}" if out else "logged the report to its run")
     return out
 
 
 def build_parser():
     p = cli.parser(__doc__.splitlines()[0])
-    p.add_argument("--out", default="", help="where to write report.md (default: report.md at the project root)")
+    p.add_argument("--out", default="", help="where to write report.md (default: report.md at the project root; "
+                   f"'{LOG_ONLY}': only log it to the run)")
     p.add_argument("--search-run-id", default="", help="comma-separated search runs (default: latest mlp and cnn)")
     p.add_argument("--transfer-run-id", default="")
     p.add_argument("--compare-run-id", default="")
@@ -252,13 +263,13 @@ def build_parser():
     return p
 
 
-def run(args) -> Path:
+def run(args) -> Path | None:
     searches = [i for i in args.search_run_id.split(",") if i] or [
         latest("search", f"tags.family = '{family}'") for family in ("mlp", "cnn")]
     champion = args.champion_run_id or latest("clock", "tags.registered_version LIKE '%'")
-    return build_report(Path(args.out or config.ROOT / "report.md").resolve(), searches,
-                        args.transfer_run_id or latest("transfer"), args.compare_run_id or latest("clock_compare"),
-                        champion)
+    out = None if args.out == LOG_ONLY else Path(args.out or config.ROOT / "report.md").resolve()
+    return build_report(out, searches, args.transfer_run_id or latest("transfer"),
+                        args.compare_run_id or latest("clock_compare"), champion)
 
 
 def main(argv=None) -> None:
