@@ -40,7 +40,7 @@ def run_study(family: str, pruner: str, n_trials: int, epochs: int, fraction: fl
     states = [t.state.name for t in study.trials]
     return {"family": family, "pruner": pruner, "trials": len(study.trials),
             "pruned": states.count("PRUNED"), "epochs_trained": sum(t.user_attrs.get("epochs_trained", 0)
-                                                                   for t in study.trials),
+                                                                    for t in study.trials),
             "best_val_accuracy": study.best_value, "wall_seconds": round(time.perf_counter() - started, 1)}
 
 

@@ -17,7 +17,6 @@ def write_idx(path: Path, array: np.ndarray) -> None:
         f.write(header + array.astype(np.uint8).tobytes())
 
 
-
 def make_fashion_mnist(folder: Path) -> Path:
     """A tiny Fashion-MNIST (200 train, 50 test) in the four original idx .gz files."""
     rng = np.random.default_rng(0)
@@ -28,7 +27,6 @@ def make_fashion_mnist(folder: Path) -> Path:
     return folder
 
 
-
 def write_cifar_batch(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
     """A batch file in the official layout: a protocol-3 pickle of bytes keys, CHW-flattened data."""
     batch = {b"batch_label": b"tiny", b"labels": [int(v) for v in labels],
@@ -36,7 +34,6 @@ def write_cifar_batch(path: Path, images: np.ndarray, labels: np.ndarray) -> Non
              b"filenames": [f"{i}.png".encode() for i in range(len(images))]}
     with open(path, "wb") as f:
         pickle.dump(batch, f, protocol=3)
-
 
 
 def make_cifar10(folder: Path) -> Path:

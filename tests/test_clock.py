@@ -29,7 +29,7 @@ def tiny_reader(image_size: int = 75) -> str:
 
     network = build_clock_model(HeadSpec("classification", n_classes=24), image_size, Backbone(widths=(4, 8)))
     return model_registry.log_clock_reader(network, {"head": {"head": "classification", "n_classes": 24},
-                                               "image_size": image_size, "quarter_turns": True})
+                                                     "image_size": image_size, "quarter_turns": True})
 
 
 @pytest.fixture(scope="module")

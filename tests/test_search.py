@@ -301,7 +301,7 @@ def test_the_transfer_takes_a_top_configs_file_saved_from_a_search(store, cifar_
     assert "source_search_run_id" not in model.data.tags
     parent = mlflow.get_run(model.data.tags["mlflow.parentRunId"])
     assert sorted(i.dataset.name for i in parent.inputs.dataset_inputs) == ["cifar10-test", "cifar10-train",
-                                                                             "cifar10-validation"]
+                                                                            "cifar10-validation"]
     assert parent.data.metrics["mlp_cifar10_test_accuracy"] == pytest.approx(table["cifar10_test_accuracy"][0])
     assert parent.data.tags["mlp_chosen_run_id"] == table["run_id"][0]
 

@@ -44,7 +44,7 @@ class Study:
         self.folder = folder
         self.uri = f"sqlite:///{folder / 'mlflow.db'}"
         fashion = os.environ.get("FASHION_MNIST_DIR") or (str(DEBIAN_DIR) if DEBIAN_DIR.is_dir() else
-                                                           str(make_fashion_mnist(folder / "fashion-mnist")))
+                                                          str(make_fashion_mnist(folder / "fashion-mnist")))
         cifar = os.environ.get("CIFAR10_PATH") or str(make_cifar10(folder / "cifar-10-batches-py"))
         self.env = {**os.environ, "MLFLOW_TRACKING_URI": self.uri, "PIPELINE_DATA_DIR": str(folder / "data"),
                     "FASHION_MNIST_DIR": fashion, "CIFAR10_PATH": cifar,
@@ -332,7 +332,7 @@ def test_the_clock_comparison_trains_and_logs_each_head_type(study):
     backbone = [child for child in children if child.data.tags.get("step") == "clock_backbone"]
     assert len(backbone) == 1 and backbone[0].info.run_id == compare.data.tags["backbone_run_id"]
     assert {"backbone/backbone.weights.h5", "backbone/backbone.json"} <= study.artifacts(backbone[0].info.run_id,
-                                                                                          "backbone")
+                                                                                         "backbone")
     assert {"dial_loss", "hands_loss", "val_dial_loss", "val_hands_loss"} <= set(backbone[0].data.metrics)
     children = [child for child in children if child.info.run_id != backbone[0].info.run_id]
     assert len(children) == 4

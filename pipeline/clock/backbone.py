@@ -50,9 +50,9 @@ def pretrain(request, splits, epochs: int) -> None:
 
     backbone = request.backbone
     runs.log_params({"pretext": "dial and hand directions", "image_size": request.image_size,
-                         "epochs": epochs, "batch_size": request.budget.batch_size,
-                         "learning_rate": request.learning_rate, "train_images": len(train.y),
-                         "backbone": dataclasses.asdict(backbone), "seed": request.seed})
+                     "epochs": epochs, "batch_size": request.budget.batch_size,
+                     "learning_rate": request.learning_rate, "train_images": len(train.y),
+                     "backbone": dataclasses.asdict(backbone), "seed": request.seed})
     keras.utils.set_random_seed(request.seed)
     trainer = build_pretext_trainer(request.image_size, backbone)
     steps = int(np.ceil(len(train.y) / request.budget.batch_size)) * epochs

@@ -129,12 +129,12 @@ def log_error_analysis(label: str, test: Split, predicted: np.ndarray, errors: n
     true = minutes_of(test.y)
     runs.log_figure(plots.cse_histogram(errors, f"{label}: test common-sense error"), "cse_histogram.png")
     runs.log_figure(plots.cse_against_time(true, errors, f"{label}: error against the true time"),
-                        "cse_against_time.png")
+                    "cse_against_time.png")
     runs.log_figure(plots.hour_confusion(test.y[:, 0], predicted // 60, f"{label}: hours, true vs predicted"),
-                        "hour_confusion.png")
+                    "hour_confusion.png")
     worst = np.argsort(-errors, kind="stable")[:WORST_SHOWN]
     captions = [f"true {h}:{m:02d} read {p // 60}:{p % 60:02d}" for (h, m), p in zip(test.y[worst], predicted[worst])]
     runs.log_figure(plots.image_grid(test.x[worst], captions, columns=6, title=f"{label}: the 24 worst test images"),
-                        "worst_24.png")
+                    "worst_24.png")
 
 

@@ -123,4 +123,4 @@ def load_cifar10(path: str | Path | None = None, download: bool = True) -> Offic
     y_train = np.concatenate([batches[name][1] for name in TRAIN_BATCHES])
     x_test, y_test = batches[TEST_BATCH]
     return OfficialSets(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
-                   source=str(found), sha256=digest)
+                        source=str(found), sha256=digest)

@@ -43,7 +43,7 @@ class Progress:
                                                   run_name=title.replace(" ", "-"))
         seconds = time.perf_counter() - began
         self.say(f"step {number}/{STEP_COUNT}: {title}: " + (f"reused finished run {run_id}" if reused
-                                                              else f"done in {seconds:.0f} s, run {run_id}"))
+                                                             else f"done in {seconds:.0f} s, run {run_id}"))
         self.rows.append({"step": title, "entry_point": entry_point, "run_id": run_id, "reused": reused,
                           "seconds": round(seconds, 1)})
         runs.set_tags({f"step.{number}.{title.replace(' ', '_')}": run_id})

@@ -23,7 +23,7 @@ def render_to_folder(count: int, size: int, seed: int, out_dir: str | Path) -> P
 
     with runs.start_run(EXPERIMENT, run_name=f"render-{size}px-{count}"):
         runs.log_params({"count": count, "size": size, "seed": seed, "out_dir": str(Path(out_dir).resolve()),
-                             "renderer_version": RENDERER_VERSION})
+                         "renderer_version": RENDERER_VERSION})
         started = time.perf_counter()
         images, labels = render_clocks(count=count, size=size, seed=seed)
         seconds = time.perf_counter() - started
@@ -31,7 +31,7 @@ def render_to_folder(count: int, size: int, seed: int, out_dir: str | Path) -> P
         runs.log_metrics({"render_seconds": seconds, "images_per_second": count / seconds})
         shown = np.linspace(0, count - 1, min(SAMPLES_SHOWN, count)).astype(int)
         runs.log_figure(plots.image_grid(images[shown], [f"{h}:{m:02d}" for h, m in labels[shown]],
-                                             title="rendered clocks"), "samples.png")
+                                         title="rendered clocks"), "samples.png")
     print(f"wrote {folder / 'images.npy'} {images.shape} and {folder / 'labels.npy'} {labels.shape} "
           f"in {seconds:.1f} s")
     return folder

@@ -160,7 +160,7 @@ def build_parser():
     p.add_argument("--pruner", default="median", choices=PRUNERS)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data", default="", help="processed Fashion-MNIST folder (default: data/processed/"
-                                               "fashion_mnist/seed<seed>, made by the preprocess step)")
+                   "fashion_mnist/seed<seed>, made by the preprocess step)")
     return p
 
 
