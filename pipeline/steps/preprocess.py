@@ -38,10 +38,7 @@ def log_preparation(request: Request, splits: Splits, reused: bool) -> None:
                      **{f"{name}_size": splits[name].y.shape[0] for name in ("train", "validation", "test")}})
     runs.set_tags({"step": "preprocess", "processed_dir": str(splits.folder), "reused_splits": reused,
                    "raw_sha256": manifest["raw_sha256"]})
-    for name in ("train", "validation", "test"):
-        split = splits[name]
-        runs.log_dataset(split.x, split.y, name=f"{request.dataset}-{name}", context=name,
-                         source=str(splits.folder), digest=manifest["splits"][name]["sha256"].replace(":", ""))
+    runs.log_splits(splits)
     train = splits.train
     shown = np.random.default_rng(request.seed).choice(len(train.y), size=min(SAMPLES_SHOWN, len(train.y)),
                                                        replace=False)

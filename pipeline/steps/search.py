@@ -15,7 +15,7 @@ import optuna
 
 from pipeline import cli, plots
 from pipeline.config import PROFILES, get_profile
-from pipeline.datasets.splits import SPLITS, Splits, processed_dir, read_splits
+from pipeline.datasets.splits import Splits, processed_dir, read_splits
 from pipeline.errors import InputError, StepFailed
 from pipeline.search.request import SearchRequest
 from pipeline.search.space import space_table
@@ -77,9 +77,7 @@ def log_request(request: SearchRequest, data: Splits) -> None:
                      "optuna_storage": masked(request.storage), "seed": request.seed,
                      "pruner": request.pruner_name, "workers": request.workers, "data_dir": str(request.data_dir),
                      "budget": dataclasses.asdict(request.budget)})
-    for name in SPLITS:
-        runs.log_dataset(data[name].x, data[name].y, name=f"{data.manifest['dataset']}-{name}", context=name,
-                         source=str(data.folder), digest=data.manifest["splits"][name]["sha256"].replace(":", ""))
+    runs.log_splits(data)
 
 
 def add_trials(study: optuna.Study, request: SearchRequest, data: Splits, started: float) -> list:

@@ -20,7 +20,7 @@ from mlflow.exceptions import MlflowException
 
 from pipeline import cli, plots
 from pipeline.config import PROFILES, TransferBudget, get_profile
-from pipeline.datasets.splits import SPLITS, processed_dir, read_splits
+from pipeline.datasets.splits import processed_dir, read_splits
 from pipeline.errors import InputError
 from pipeline.search.space import applies
 from pipeline.search.trials import train_to_budget
@@ -163,9 +163,7 @@ def transfer(profile: str, sources: list[Source], top_k: int, augment: bool, see
         runs.log_params({"profile": profile, "top_k": top_k, "augment": augment, "seed": seed,
                          "data_dir": str(data_dir), "sources": {s.family: s.tags for s in sources},
                          "budget": {f: dataclasses.asdict(b) for f, b in budgets.items()}})
-        for name in SPLITS:
-            runs.log_dataset(data[name].x, data[name].y, name=f"{data.manifest['dataset']}-{name}", context=name,
-                             source=str(data.folder), digest=data.manifest["splits"][name]["sha256"].replace(":", ""))
+        runs.log_splits(data)
         for source in sources:
             for entry in source.entries:
                 rows.append(retrain(entry, source.tags, budgets[source.family], data, augment, seed))

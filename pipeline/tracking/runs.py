@@ -272,6 +272,15 @@ def log_dataset(features: np.ndarray, targets: np.ndarray, *, name: str, context
     mlflow.log_input(dataset, context=context)
 
 
+def log_splits(splits, names: tuple[str, ...] = ("train", "validation", "test")) -> None:
+    """Record processed splits (pipeline.datasets.splits.Splits) as dataset inputs, each named
+    <dataset>-<split> with the digest its manifest gives, so every step that reads them logs the same inputs."""
+    manifest = splits.manifest
+    for name in names:
+        log_dataset(splits[name].x, splits[name].y, name=f"{manifest['dataset']}-{name}", context=name,
+                    source=str(splits.folder), digest=manifest["splits"][name]["sha256"].replace(":", ""))
+
+
 def find_runs(filter_string: str, experiment_ids: list[str] | None = None, max_results: int = 100,
               order_by: tuple[str, ...] = ("attributes.start_time DESC",)) -> list[mlflow.entities.Run]:
     """Runs matching an MLflow filter, newest first, in the given experiments or in all of them."""
