@@ -45,6 +45,7 @@ class SearchBudget:
     refit_augment: bool | None = None    # refits train with flips and shifts (None: as the trial chose)
     prune_warmup: int = 0                # epochs before the median rule may prune (the chance floor applies at once)
     score_best_epoch: bool = False       # a trial scores its best epoch's validation accuracy, not its last's
+    repeats: int = 1                     # refits of the selected configuration, each with its own seed
 
 
 @dataclass(frozen=True)
@@ -136,10 +137,11 @@ PROFILES = {
         "full",
         # mlp search: 8-epoch trials until the 35-minute timeout; refits run their whole cosine schedule in 600 s.
         search={"mlp": SearchBudget(n_trials=200, timeout=2100, epochs=8, train_fraction=0.5, refit_epochs=80,
-                                    patience=80, refit_seconds=600),
+                                    patience=80, refit_seconds=600, repeats=3),
                 # cnn search: best-epoch scores (big networks overfit a trial's data); augmented refits in 1,700 s.
                 "cnn": SearchBudget(n_trials=200, timeout=2100, epochs=8, train_fraction=0.2, refit_epochs=30,
-                                    patience=6, refit_seconds=1700, refit_augment=True, score_best_epoch=True)},
+                                    patience=6, refit_seconds=1700, refit_augment=True, score_best_epoch=True,
+                                    repeats=3)},
         # transfer: each model's epochs planned to fit its wall time; all six within the transfer's two hours.
         transfer={"mlp": TransferBudget(epochs=60, patience=10, seconds=400),
                   "cnn": TransferBudget(epochs=40, patience=5, seconds=1800)},

@@ -211,6 +211,25 @@ def test_the_median_rule_waits_for_its_warmup_epochs_and_the_chance_floor_does_n
     assert stuck.should_prune()
 
 
+def test_repeats_refit_the_selected_configuration_with_more_seeds_and_log_their_spread(fashion, tmp_path):
+    from pipeline.steps.report import over_seeds
+
+    run_search(fashion, f"sqlite:///{tmp_path / 'optuna.db'}", budget=replace(TINY, n_trials=1, repeats=2),
+               name="repeated")
+    parent = latest("search")
+    refits = [c for c in children_of(parent.info.run_id) if c.data.tags["step"] == "search-refit"]
+    assert sorted(r.info.run_name for r in refits) == ["mlp-refit-rank-1", "mlp-refit-rank-1-repeat-1"]
+    assert sorted(r.data.tags["seed"] for r in refits) == ["0", "1"]
+    by_seed = {int(r.data.tags["seed"]): r.data.metrics["test_accuracy"] for r in refits}
+    m = parent.data.metrics
+    assert (m["selected_test_accuracy_seed_0"], m["selected_test_accuracy_seed_1"]) == (by_seed[0], by_seed[1])
+    assert m["selected_test_accuracy_seed_0"] == m["best_test_accuracy"] and m["repeats"] == 2
+    assert m["selected_test_accuracy_mean"] == pytest.approx(np.mean(list(by_seed.values())))
+    assert m["selected_test_accuracy_sd"] == pytest.approx(np.std(list(by_seed.values()), ddof=1))
+    assert f"Refit with 2 seeds: mean **{m['selected_test_accuracy_mean']:.4f}**" in over_seeds(m)
+    assert over_seeds({"repeats": 1.0}) == ""
+
+
 def test_searching_again_with_the_same_study_name_adds_trials(fashion, tmp_path):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     run_search(fashion, storage, budget=replace(TINY, n_trials=3), name="resumed")

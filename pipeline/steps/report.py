@@ -102,13 +102,26 @@ def task1_section(report: Report, search_ids: list[str]) -> None:
                    f"split for at most {budget.get('refit_epochs', '?')} epochs with early stopping on validation:", "")
         report.table(shown)
         report.add(f"Test accuracy of the model selected on validation: "
-                   f"**{run.data.metrics.get('best_test_accuracy', float('nan')):.4f}** (run `{run_id}`).", "")
+                   f"**{run.data.metrics.get('best_test_accuracy', float('nan')):.4f}** (run `{run_id}`)."
+                   + over_seeds(run.data.metrics), "")
         importances = runs.load_json_artifact(run_id, "param_importances.json")
         if importances:
             report.add("Importance of each hyperparameter for validation accuracy (Optuna's fANOVA):", "")
             report.table(pd.DataFrame(importances.items(), columns=["hyperparameter", "importance"]), ".3f")
         report.figure(run_id, "plots/optimization_history.png", f"{family}: optimization history")
         report.figure(run_id, "plots/param_importances.png", f"{family}: hyperparameter importances")
+
+
+def over_seeds(metrics: dict) -> str:
+    """The selected configuration's test accuracy over its refits with other seeds, when it was refit so."""
+    repeats = int(metrics.get("repeats", 1))
+    if repeats < 2:
+        return ""
+    prefix = "selected_test_accuracy_seed_"
+    seeds = ", ".join(f"{metrics[key]:.4f}" for key in sorted((k for k in metrics if k.startswith(prefix)),
+                                                               key=lambda k: int(k[len(prefix):])))
+    return (f" Refit with {repeats} seeds: mean **{metrics['selected_test_accuracy_mean']:.4f}** "
+            f"± {metrics['selected_test_accuracy_sd']:.4f} (sd; each seed: {seeds}).")
 
 
 def transfer_section(report: Report, transfer_id: str) -> None:
