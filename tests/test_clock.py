@@ -78,6 +78,17 @@ def test_a_better_test_score_with_a_worse_validation_score_does_not_take_the_cha
     assert mlflow.MlflowClient().get_model_version(name, version).tags["test_cse_mean"] == "0.000001"
 
 
+def test_a_validated_version_replaces_a_champion_that_has_no_validation_score(tracking_uri, tmp_path, monkeypatch):
+    use_store(monkeypatch, tmp_path)
+    name = f"clock-reader-unvalidated-{tmp_path.name}"
+    with runs.start_run("test"):
+        uri = tiny_reader()
+    first = model_registry.register_if_better(uri, name, None, None)  # trained without a validation split
+    assert first[1] and champion_version(name) == first[0]
+    validated = model_registry.register_if_better(uri, name, 50.0, "digest-a")
+    assert validated[1] and champion_version(name) == validated[0] and "no validation score" in validated[2]
+
+
 def test_the_comparison_winner_is_chosen_on_validation_whatever_the_test_says():
     from pipeline.steps.clock_compare import comparison_table, winner
 

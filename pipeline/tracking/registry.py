@@ -80,7 +80,11 @@ def register_if_better(model_uri: str, name: str, score: float | None, data_dige
         client.set_model_version_tag(name, version, key, value)
     try:
         current = client.get_model_version_by_alias(name, CHAMPION)
-    except mlflow.exceptions.MlflowException:
+    except mlflow.exceptions.MlflowException as exc:
+        # Only a missing model or alias means "no champion yet" (the SQLite store answers the latter with
+        # INVALID_PARAMETER_VALUE); a server's refusal or failure is not taken for it.
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise
         current = None
     moved, why = champion_decision(current, score, data_digest)
     if moved:
@@ -95,7 +99,11 @@ def champion_decision(current, score: float | None, data_digest: str | None) -> 
         return True, "first version: becomes champion"
     if score is None:
         return False, f"no validation score to compare; champion v{current.version} stays"
-    if current.tags.get(VALIDATION_DIGEST) != data_digest or VALIDATION_SCORE not in current.tags:
+    if VALIDATION_SCORE not in current.tags:
+        # A champion chosen without a validation score (registered first without one, or by an older rule on test)
+        # would otherwise hold the alias for good.
+        return True, f"validation CSE {score:.3f} replaces champion v{current.version}, which has no validation score"
+    if current.tags.get(VALIDATION_DIGEST) != data_digest:
         return False, (f"champion v{current.version} was validated on other data "
                        f"({current.tags.get(VALIDATION_DIGEST, 'unknown')[:12]}); not comparable, left in place")
     best = float(current.tags[VALIDATION_SCORE])
