@@ -171,7 +171,7 @@ def log_evaluation(network: ClockNetwork, fitted: Fitted, test: Split, evaluatio
         runs.log_metrics({f"{alternative.decoding}_decoding.{k}": v for k, v in summary.items()})
         alternatives.append({"representation": f"{alternative.label} (same network)", "head": spec.head,
                              "head_fields": dataclasses.asdict(alternative),
-                             "val_cse_mean": validation and validation.alternative_cse_mean,
+                             "val_cse_mean": None if validation is None else validation.alternative_cse_mean,
                              **summary, **cost, "run_id": runs.active_run_id()})
     runs.log_figure(plots.learning_curves(fitted.history, [("loss", "loss"), ("cse", "CSE (minutes)")], spec.label),
                     "learning_curves.png")

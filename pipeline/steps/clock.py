@@ -4,7 +4,7 @@
 
 Logs per-epoch loss and validation CSE, the test CSE summary, error plots, the 24 worst test images, and the
 model as the pyfunc clock reader; with --register, registers it as `clock-reader` and moves the `champion`
-alias only when it beats the current champion on the same test data.
+alias only when it validates better than the current champion on the same validation data.
 """
 from __future__ import annotations
 

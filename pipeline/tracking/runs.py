@@ -222,7 +222,7 @@ def resolved_param(params: Mapping[str, str], key: str, default: str | None = No
 
 
 def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
-    """Log finite numeric metrics; others (NaN from a diverged model is kept, None is skipped)."""
+    """Log numeric metrics as floats; None is skipped (NaN, from a diverged model, is logged as NaN)."""
     mlflow.log_metrics({key: float(value) for key, value in metrics.items() if value is not None}, step=step)
 
 
