@@ -41,15 +41,35 @@ def project_files(root: Path) -> dict[str, Path]:
     return {module_name(root, p): p for p in files if "__pycache__" not in p.parts}
 
 
-def imported(tree: ast.AST, modules: dict[str, Path]) -> set[str]:
+def type_checking_imports(tree: ast.AST) -> set[int]:
+    """The ids of import statements under `if TYPE_CHECKING:`: they name types, never run, and tie nothing."""
+    skipped = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skipped.update(id(inner) for statement in node.body for inner in ast.walk(statement))
+    return skipped
+
+
+def absolute(node: ast.ImportFrom, name: str, is_package: bool) -> str:
+    """The absolute module a `from` import names, relative ones (`from .. import x`) resolved against `name`."""
+    if node.level == 0:
+        return node.module
+    base = name.split(".")[:len(name.split(".")) - node.level + (1 if is_package else 0)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def imported(tree: ast.AST, modules: dict[str, Path], name: str = "", is_package: bool = False) -> set[str]:
     """The project modules a module imports anywhere in its body: `from a.b import c` is a.b.c when that is a
     module, else a.b."""
-    found = set()
+    found, skipped = set(), type_checking_imports(tree)
     for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules else node.module
+        elif isinstance(node, ast.ImportFrom):
+            module = absolute(node, name, is_package)
+            names = [f"{module}.{alias.name}" if f"{module}.{alias.name}" in modules else module
                      for alias in node.names]
         else:
             continue
@@ -62,10 +82,10 @@ def imported(tree: ast.AST, modules: dict[str, Path]) -> set[str]:
 
 
 def import_graph(root: Path) -> tuple[dict[str, set[str]], dict[str, Path], dict[str, ast.AST]]:
-    """Module -> the project modules it imports (its own package's __init__ left out), with files and trees."""
+    """Module -> the project modules it imports, with their files and syntax trees."""
     modules = project_files(root)
     trees = {name: ast.parse(path.read_text(), str(path)) for name, path in modules.items()}
-    graph = {name: {m for m in imported(tree, modules) if m != name and not name.startswith(m + ".")}
+    graph = {name: imported(tree, modules, name, modules[name].name == "__init__.py") - {name}
              for name, tree in trees.items()}
     return graph, modules, trees
 
@@ -120,8 +140,10 @@ def layer(name: str) -> int | None:
 
 
 def arrow_findings(graph: dict[str, set[str]]) -> list[str]:
-    """Imports that point up the layers, out of the serving package, or from the tools into the tests."""
-    findings = []
+    """Imports that point up the layers, out of the serving package, or from the tools into the tests; and
+    pipeline modules that no layer holds (their arrows could not be checked)."""
+    findings = [f"{name} is in no layer: add it to LAYERS in scripts/check_structure.py" for name in sorted(graph)
+                if name.startswith("pipeline.") and not name.startswith(SERVING) and layer(name) is None]
     for name, targets in sorted(graph.items()):
         for target in sorted(targets):
             if name.startswith(SERVING) and target.startswith("pipeline"):

@@ -57,3 +57,26 @@ def test_an_upward_arrow_and_the_serving_package_importing_pipeline_fail_the_che
                for line in lines)
     assert "pipeline.serving.reader imports pipeline.errors: the serving package must not import pipeline" in lines
     assert "benchmarks.probe imports tests.conftest: tools must not import the tests" in lines
+
+
+def test_relative_imports_and_imports_of_a_parent_package_count(tmp_path):
+    root = write(tmp_path, {"pipeline/__init__.py": "", "pipeline/steps/__init__.py": "",
+                            "pipeline/steps/run.py": "", "pipeline/clock/__init__.py": "from . import training\n",
+                            "pipeline/clock/training.py": "from pipeline.clock import training_helpers\n"
+                                                          "from ..steps import run\n",
+                            "pipeline/clock/training_helpers.py": "from pipeline import clock\n"})
+    lines = check(root).stdout.splitlines()
+    assert any(line.startswith("import cycle: pipeline.clock <-> ") for line in lines)
+    assert any(line.startswith("pipeline.clock.training (layer 3) imports pipeline.steps.run (layer 4)")
+               for line in lines)
+
+
+def test_type_checking_imports_tie_nothing_and_an_unlayered_module_is_named(tmp_path):
+    root = write(tmp_path, {"pipeline/__init__.py": "", "pipeline/steps/__init__.py": "",
+                            "pipeline/steps/run.py": "", "pipeline/datasets/__init__.py": "",
+                            "pipeline/datasets/splits.py": "from typing import TYPE_CHECKING\n"
+                                                           "if TYPE_CHECKING:\n    from pipeline.steps import run\n",
+                            "pipeline/newthing.py": ""})
+    assert check(root).stdout.splitlines() == [
+        "pipeline.newthing is in no layer: add it to LAYERS in scripts/check_structure.py"]
+
