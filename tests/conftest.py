@@ -81,9 +81,3 @@ def clock_dir(tmp_path) -> Path:
     minutes = np.arange(60) * 12
     np.save(folder / "labels.npy", np.stack([minutes // 60, minutes % 60], axis=1))
     return folder
-
-
-def pytest_collection_modifyitems(config, items):
-    """The end-to-end study is the suite's longest module (its tests wait on one study run): collected first, it
-    starts at once on one worker while the other modules run beside it."""
-    items.sort(key=lambda item: not item.nodeid.startswith("tests/test_study.py"))
