@@ -135,7 +135,7 @@ def transfer_section(report: Report, transfer_id: str) -> None:
          "drop", "epochs", "run_id"]])
     metrics = runs.get_run(transfer_id).data.metrics
     for family, group in table.groupby("family"):
-        chosen = group.sort_values(["cifar10_val_accuracy", "fashion_mnist_rank"], ascending=[False, True]).iloc[0]
+        chosen = group[group["cifar10_rank"] == 1].iloc[0]  # the transfer's own validation ranking
         report.add(f"- {family.upper()}: CIFAR-10 test accuracy "
                    f"{metrics.get(f'{family}_cifar10_test_accuracy', chosen['cifar10_test_accuracy']):.4f} for the "
                    f"configuration that validates best there ({chosen['cifar10_val_accuracy']:.4f} validation); "
