@@ -139,18 +139,6 @@ def test_a_pruned_trial_ends_killed_with_a_pruned_tag(fashion, tmp_path):
     assert {t.data.metrics["epochs_trained"] for t in trials} == {1.0}
 
 
-def test_a_search_run_logs_the_splits_it_reads_as_dataset_inputs(fashion, tmp_path):
-    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    run_search(fashion, storage, budget=replace(TINY, n_trials=1), name="inputs")
-    manifest = json.loads((fashion / "manifest.json").read_text())
-    inputs = mlflow.get_run(latest("search").info.run_id).inputs.dataset_inputs
-    contexts = {{tag.key: tag.value for tag in i.tags}["mlflow.data.context"]: i.dataset for i in inputs}
-    assert sorted(contexts) == ["test", "train", "validation"]
-    for name, dataset in contexts.items():
-        assert dataset.name == f"fashion_mnist-{name}"
-        assert dataset.digest == manifest["splits"][name]["sha256"].replace(":", "")[:36]
-
-
 def test_a_trial_scores_its_last_epoch_or_its_best_one_when_the_budget_says_so():
     overfitting = [0.80, 0.89, 0.87]
     assert trials.trial_score(overfitting, best_epoch=False) == 0.87
@@ -211,12 +199,26 @@ def test_the_median_rule_waits_for_its_warmup_epochs_and_the_chance_floor_does_n
     assert stuck.should_prune()
 
 
-def test_repeats_refit_the_selected_configuration_with_more_seeds_and_log_their_spread(fashion, tmp_path):
+def assert_the_search_logged_its_splits_as_dataset_inputs(folder, search_run_id: str) -> None:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    inputs = mlflow.get_run(search_run_id).inputs.dataset_inputs
+    contexts = {{tag.key: tag.value for tag in i.tags}["mlflow.data.context"]: i.dataset for i in inputs}
+    assert sorted(contexts) == ["test", "train", "validation"]
+    for name, dataset in contexts.items():
+        assert dataset.name == f"fashion_mnist-{name}"
+        assert dataset.digest == manifest["splits"][name]["sha256"].replace(":", "")[:36]
+
+
+# One search serves two tests' assertions (each search costs the suite seconds of tracing): its repeats, and the
+# splits it logs as dataset inputs.
+def test_repeats_refit_the_selected_configuration_with_more_seeds_and_log_their_spread_and_the_splits_are_inputs(
+        fashion, tmp_path):
     from pipeline.steps.report import over_seeds
 
     run_search(fashion, f"sqlite:///{tmp_path / 'optuna.db'}", budget=replace(TINY, n_trials=1, repeats=2),
                name="repeated")
     parent = latest("search")
+    assert_the_search_logged_its_splits_as_dataset_inputs(fashion, parent.info.run_id)
     refits = [c for c in children_of(parent.info.run_id) if c.data.tags["step"] == "search-refit"]
     assert sorted(r.info.run_name for r in refits) == ["mlp-refit-rank-1", "mlp-refit-rank-1-repeat-1"]
     assert sorted(r.data.tags["seed"] for r in refits) == ["0", "1"]
@@ -230,10 +232,32 @@ def test_repeats_refit_the_selected_configuration_with_more_seeds_and_log_their_
     assert over_seeds({"repeats": 1.0}) == ""
 
 
-def test_searching_again_with_the_same_study_name_adds_trials(fashion, tmp_path):
+def assert_refits_trained_with_augmentation_whatever_the_trial_chose(search, study) -> None:
+    assert study.trials[0].params["augment"] is False  # Geron's reference MLP does not augment
+    refits = {int(c.data.tags["source_trial"]): c for c in children_of(search.info.run_id)
+              if c.data.tags["step"] == "search-refit"}
+    assert set(refits) == {t.number for t in study.trials}
+    assert {c.data.params["augment"] for c in refits.values()} == {"true"}
+    entries = runs.load_json_artifact(search.info.run_id, "top_configs.json")
+    assert [e["config"]["augment"] for e in entries] == [True] * len(study.trials)
+    # Trained on flips, each refit reads as it validates better: alone, or averaged with the mirror image.
+    for entry in entries:
+        metrics = refits[entry["trial"]].data.metrics
+        plain, averaged = metrics["val_accuracy_plain"], metrics["val_accuracy_mirror_averaged"]
+        assert entry["mirror_averaged"] == (averaged > plain)
+        assert entry["val_accuracy"] == pytest.approx(max(plain, averaged))
+        assert refits[entry["trial"]].data.tags["mirror_averaged"] == str(entry["mirror_averaged"])
+
+
+# The first of these searches refits with augmentation, which the budget may ask for whatever the trials chose:
+# one search serves both tests' assertions.
+def test_searching_again_with_the_same_study_name_adds_trials_and_refits_augment_when_the_budget_says_so(
+        fashion, tmp_path):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    run_search(fashion, storage, budget=replace(TINY, n_trials=3), name="resumed")
+    run_search(fashion, storage, budget=replace(TINY, n_trials=3, refit_augment=True), name="resumed")
     first = latest("search")
+    assert_refits_trained_with_augmentation_whatever_the_trial_chose(
+        first, optuna.load_study(study_name="resumed", storage=storage))
     run_search(fashion, storage, budget=replace(TINY, n_trials=1), name="resumed")
     again = latest("search")
     assert again.info.run_id != first.info.run_id
@@ -246,27 +270,6 @@ def test_searching_again_with_the_same_study_name_adds_trials(fashion, tmp_path)
     assert [t.data.tags["trial"] for t in trials] == ["3"]
     refits = [c for c in children_of(again.info.run_id) if c.data.tags["step"] == "search-refit"]
     assert len(refits) == 3
-
-
-def test_refits_train_with_augmentation_when_the_budget_says_so_whatever_the_trial_chose(fashion, tmp_path):
-    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    run_search(fashion, storage, budget=replace(TINY, n_trials=2, refit_augment=True), name="augmented")
-    search = latest("search")
-    study = optuna.load_study(study_name="augmented", storage=storage)
-    assert study.trials[0].params["augment"] is False  # Geron's reference MLP does not augment
-    refits = {int(c.data.tags["source_trial"]): c for c in children_of(search.info.run_id)
-              if c.data.tags["step"] == "search-refit"}
-    assert set(refits) == {0, 1}
-    assert {c.data.params["augment"] for c in refits.values()} == {"true"}
-    entries = runs.load_json_artifact(search.info.run_id, "top_configs.json")
-    assert [e["config"]["augment"] for e in entries] == [True, True]
-    # Trained on flips, each refit reads as it validates better: alone, or averaged with the mirror image.
-    for entry in entries:
-        metrics = refits[entry["trial"]].data.metrics
-        plain, averaged = metrics["val_accuracy_plain"], metrics["val_accuracy_mirror_averaged"]
-        assert entry["mirror_averaged"] == (averaged > plain)
-        assert entry["val_accuracy"] == pytest.approx(max(plain, averaged))
-        assert refits[entry["trial"]].data.tags["mirror_averaged"] == str(entry["mirror_averaged"])
 
 
 @pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3)])
@@ -412,6 +415,6 @@ def test_a_storage_that_does_not_answer_fails_before_tensorflow_loads(fashion):
               "except SystemExit as stop:\n    print('exit', stop.code, 'tensorflow' in sys.modules)\n")
     done = subprocess.run([sys.executable, "-c", script, "--family", "mlp", "--profile", "smoke", "--data",
                            str(fashion), "--storage", f"postgresql://pipeline@127.0.0.1:{free_port()}/optuna"],
-                          capture_output=True, text=True, cwd=config.ROOT, timeout=120)
+                          check=False, capture_output=True, text=True, cwd=config.ROOT, timeout=120)
     assert done.stdout.strip() == "exit 2 False"
     assert done.stderr.startswith("error: cannot open the Optuna storage postgresql://pipeline@127.0.0.1:")
