@@ -71,13 +71,17 @@ def cifar_tar(cifar_dir) -> Path:
     return archive
 
 
-@pytest.fixture()
-def clock_dir(tmp_path) -> Path:
-    """A tiny clock data set in the course's format: 60 images of 32x32, labels [hour, minute]."""
-    folder = tmp_path / "clocks"
-    folder.mkdir()
+def write_clock_folder(folder: Path) -> Path:
+    """Write a tiny clock data set in the course's format to `folder`: 60 images of 32x32, labels [hour, minute]."""
+    folder.mkdir(parents=True)
     rng = np.random.default_rng(2)
     np.save(folder / "images.npy", rng.integers(0, 256, (60, 32, 32), dtype=np.uint8))
     minutes = np.arange(60) * 12
     np.save(folder / "labels.npy", np.stack([minutes // 60, minutes % 60], axis=1))
     return folder
+
+
+@pytest.fixture()
+def clock_dir(tmp_path) -> Path:
+    """A tiny clock data set in the course's format: 60 images of 32x32, labels [hour, minute]."""
+    return write_clock_folder(tmp_path / "clocks")

@@ -8,18 +8,22 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
 
 import mlflow
 import numpy as np
 import pytest
 from PIL import Image
 
+from pipeline import config
 from pipeline.serving.clock_reader import times_table
 from pipeline.steps import predict
 from pipeline.tracking import registry as model_registry
 from pipeline.tracking import runs
 from scripts.local_services import free_port, wait_for_http
-from tests.conftest import use_store
+from tests.conftest import use_store, write_clock_folder
 
 
 def tiny_reader(image_size: int = 75) -> str:
@@ -118,7 +122,7 @@ def test_the_champion_loads_in_a_fresh_process_without_the_repository(registry, 
     images = np.random.default_rng(0).integers(0, 256, (5, 150, 150), dtype=np.uint8)
     np.save(tmp_path / "images.npy", images)
     done = subprocess.run([sys.executable, "-c", FRESH_PROCESS, f"models:/{name}@champion",
-                           str(tmp_path / "images.npy")], capture_output=True, text=True, cwd=tmp_path,
+                           str(tmp_path / "images.npy")], check=False, capture_output=True, text=True, cwd=tmp_path,
                           env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     rows = json.loads(done.stdout.strip().splitlines()[-1])
@@ -150,8 +154,8 @@ def test_two_readers_of_different_code_load_in_one_process(registry, tmp_path):
         with open(os.path.join(folder, "code", "models", "time_heads.py"), "a") as f:
             f.write(f"\nCOPY = {copy!r}\n")
         folders.append(folder)
-    done = subprocess.run([sys.executable, "-c", TWO_READERS, *folders], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=300)
+    done = subprocess.run([sys.executable, "-c", TWO_READERS, *folders], check=False, capture_output=True,
+                          text=True, cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["copies"] == dict(zip(folders, ("a", "b")))
@@ -393,40 +397,140 @@ def test_the_hands_target_is_where_each_hand_points_in_the_image():
     np.testing.assert_allclose(got, want, atol=1e-6)
 
 
-def test_every_model_of_a_comparison_starts_from_the_pretrained_backbone(store):
-    """The backbone pretrained on the dial and the hands is logged once; a model asking for it gets its weights,
-    and one built for another backbone is refused with the file named."""
-    import tempfile
-    from pathlib import Path
+def test_a_pretrained_backbone_is_registered_with_what_it_was_built_for_and_a_reader_starts_from_it(store):
+    """The backbone pretrained on the dial and the hands is logged and registered once; a reader asking for it by
+    its model URI is built as its metadata says (whatever its own budget's widths) and gets its weights."""
+    import dataclasses
 
     from models.clock_net import Backbone, build_clock_model
     from models.time_heads import HeadSpec
-    from pipeline.clock.backbone import WEIGHTS, fetch, pretrain, start_from
+    from pipeline.clock.backbone import MODEL_NAME, pretrain, resolve, start_from
     from pipeline.clock.data import load_clock_data
     from pipeline.clock.request import ClockRequest
     from pipeline.config import ClockBudget
-    from pipeline.errors import InputError
 
     request = ClockRequest(head={"head": "periodic"}, image_size=75, count=80, seed=3,
                            budget=ClockBudget(epochs=1, patience=1, widths=(4, 8), batch_size=16, eager=True))
     with runs.start_run("test", run_name="clock-backbone"):
-        pretrain(request, load_clock_data(request), epochs=1)
+        uri = pretrain(request, load_clock_data(request), epochs=1)
         run_id = runs.active_run_id()
     run = mlflow.get_run(run_id)
     assert "dial_loss" in run.data.metrics and "val_hands_loss" in run.data.metrics
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = fetch(run_id, Path(tmp))
-        model = build_clock_model(HeadSpec("regression"), 75, Backbone(widths=(4, 8)))
-        before = model.get_layer("hours").get_weights()
-        start_from(folder, model, 75, Backbone(widths=(4, 8)))
-        pretrained = build_clock_model(HeadSpec("periodic"), 75, Backbone(widths=(4, 8))).get_layer("backbone")
-        pretrained.load_weights(folder / WEIGHTS)
-        for got, want in zip(model.get_layer("backbone").get_weights(), pretrained.get_weights()):
-            np.testing.assert_array_equal(got, want)
-        for got, want in zip(model.get_layer("hours").get_weights(), before):  # the head stays fresh
-            np.testing.assert_array_equal(got, want)
-        other = build_clock_model(HeadSpec("regression"), 75, Backbone(widths=(8, 16)))
-        with pytest.raises(InputError, match="backbone.json"):
-            start_from(folder, other, 75, Backbone(widths=(8, 16)))
-    with pytest.raises(InputError, match="no pretrained backbone"):
-        fetch("0" * 32, Path(tempfile.gettempdir()))
+    assert uri.startswith(f"models:/{MODEL_NAME}/") and run.data.tags["model_uri"] == uri
+    assert mlflow.models.get_model_info(uri).metadata == {"image_size": 75, "widths": [4, 8], "blocks_per_stage": 1,
+                                                          "dropout": 0.1}
+    reader = resolve(dataclasses.replace(request, head={"head": "regression"}, backbone=uri,
+                                         budget=dataclasses.replace(request.budget, widths=(16, 32))))
+    assert reader.architecture == Backbone(widths=(4, 8))
+    model = build_clock_model(HeadSpec("regression"), 75, reader.architecture)
+    before = model.get_layer("hours").get_weights()
+    start_from(uri, model)
+    for got, want in zip(model.get_layer("backbone").get_weights(), mlflow.keras.load_model(uri).get_weights(),
+                         strict=True):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(model.get_layer("hours").get_weights(), before):  # the head stays fresh
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.fixture(scope="module")
+def folder_comparison(tracking_uri, tmp_path_factory) -> SimpleNamespace:
+    """clock_compare (smoke, two representations) on a course-format folder: its backbone pretrained on rendered
+    clocks and registered, then every representation fine-tuned from it on the folder's labels."""
+    from pipeline.steps import clock_compare
+
+    folder = tmp_path_factory.mktemp("folder-comparison")
+    clocks = write_clock_folder(folder / "clocks")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        experiment_id = use_store(monkeypatch, folder)
+        args = clock_compare.build_parser().parse_args(["--profile", "smoke", "--source", str(clocks),
+                                                        "--count", "80"])
+        clock_compare.compare(args, [{"head": "regression", "loss": "circular"},
+                                     {"head": "classification", "n_classes": 24}])
+    client = mlflow.MlflowClient()
+    compare = client.search_runs([experiment_id], "tags.step = 'clock_compare'")[0]
+    children = client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{compare.info.run_id}'")
+    backbone = [child for child in children if child.data.tags.get("step") == "clock_backbone"]
+    return SimpleNamespace(compare=compare, clocks=clocks, uri=compare.data.tags["backbone_model_uri"],
+                           backbone=backbone, representations=[c for c in children if c not in backbone])
+
+
+def test_clock_compare_on_a_folder_registers_a_backbone_pretrained_on_rendered_clocks_and_starts_every_model_from_it(
+        folder_comparison):
+    from pipeline.clock.backbone import MODEL_NAME
+
+    uri, (backbone,) = folder_comparison.uri, folder_comparison.backbone
+    assert uri.startswith(f"models:/{MODEL_NAME}/") and backbone.data.tags["model_uri"] == uri
+    metadata = mlflow.models.get_model_info(uri).metadata
+    assert metadata == {"image_size": 75, "widths": [8, 16, 32], "blocks_per_stage": 1, "dropout": 0.1}
+    # Any model URI of it reads the same metadata, without loading the model.
+    assert mlflow.models.get_model_info(f"runs:/{backbone.info.run_id}/backbone").metadata == metadata
+    # The folder's poses are unknown: the backbone learned the dial and the hands on rendered clocks.
+    assert backbone.data.params["source"] == "synthetic" and "val_dial_loss" in backbone.data.metrics
+    assert folder_comparison.compare.data.params["backbone"] == "none"
+    assert len(folder_comparison.representations) == 2
+    for child in folder_comparison.representations:
+        assert child.info.status == "FINISHED" and child.data.params["backbone"] == uri
+        assert child.data.params["source"] == str(folder_comparison.clocks)
+        assert child.data.params["dial_supervision"] == "false"
+        assert not [name for name in child.data.metrics if "dial" in name]
+        assert "course-format folder" in child.data.tags["training_data"] and uri in child.data.tags["training_data"]
+
+
+RUN_CLOCK_STEP = """
+import sys
+from pipeline.steps import clock
+try:
+    clock.main(sys.argv[1:])
+except SystemExit as stop:
+    print("exit", stop.code, "tensorflow loaded:", "tensorflow" in sys.modules)
+    raise
+print("renderer imported:", "pipeline.datasets.clock_renderer" in sys.modules)
+"""
+
+
+def run_clock_step(arguments: list[str], data: Path) -> subprocess.CompletedProcess:
+    """`python -m pipeline.steps.clock` in a fresh interpreter, into the test's experiment and data folder."""
+    return subprocess.run([sys.executable, "-c", RUN_CLOCK_STEP, *arguments], check=False, capture_output=True,
+                          text=True, cwd=config.ROOT, env={**os.environ, "PIPELINE_DATA_DIR": str(data)}, timeout=600)
+
+
+def test_a_folder_sourced_clock_run_fine_tunes_a_backbone_by_its_uri_without_renderer_targets(
+        folder_comparison, store, clock_dir, tmp_path):
+    uri = folder_comparison.uri
+    done = run_clock_step(["--head", "regression", "--loss", "circular", "--profile", "smoke", "--source",
+                           str(clock_dir), "--backbone", uri, "--register", "true"], tmp_path / "data")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "renderer imported: False"
+    client = mlflow.MlflowClient()
+    (run,) = client.search_runs([store])
+    params, tags = run.data.params, run.data.tags
+    assert params["backbone"] == uri and params["backbone.widths"] == "(8, 16, 32)"
+    assert params["dial_supervision"] == "false" and params["source"] == str(clock_dir)
+    assert len(client.get_metric_history(run.info.run_id, "val_cse")) == 1  # one per epoch
+    # A network with the dial output logs its loss every epoch (dial_loss, val_dial_loss): this one had none.
+    assert {"loss", "cse", "val_cse"} <= set(run.data.metrics)
+    assert not [name for name in run.data.metrics if "dial" in name]
+    assert tags["training_data"] == f"course-format folder {clock_dir.resolve()} (48 training images, labels only), " \
+                                    f"backbone {uri}"
+    version = client.get_model_version("clock-reader", tags["registered_version"])
+    assert version.description == tags["training_data"]
+
+
+@pytest.mark.parametrize("case", ["unknown version", "unknown run", "other image size"])
+def test_a_bad_backbone_uri_stops_the_clock_step_in_one_line_before_tensorflow_data_or_runs(case, store, tmp_path,
+                                                                                          request):
+    from pipeline.clock.backbone import MODEL_NAME
+
+    if case == "other image size":
+        uri, size, problem = request.getfixturevalue("folder_comparison").uri, "150", "pretrained on 75 px images"
+    else:
+        uri, size, problem = {"unknown version": (f"models:/{MODEL_NAME}/999", "75", "not found"),
+                              "unknown run": (f"runs:/{uuid.uuid4().hex}/backbone", "75", "not found")}[case]
+    before = len(mlflow.search_runs(search_all_experiments=True))
+    done = run_clock_step(["--profile", "smoke", "--image-size", size, "--backbone", uri], tmp_path / "data")
+    assert done.returncode == 2
+    assert done.stdout.strip() == "exit 2 tensorflow loaded: False"
+    error = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(error) == 1 and error[0].startswith("error: ") and uri in error[0] and problem in error[0], error
+    assert len(mlflow.search_runs(search_all_experiments=True)) == before
+    assert not (tmp_path / "data").exists()

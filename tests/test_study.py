@@ -330,14 +330,14 @@ def test_the_clock_comparison_trains_and_logs_each_head_type(study):
     children = study.children(compare.info.run_id)
     # First the shared backbone, pretrained on the dial and the hands; every representation starts from it.
     backbone = [child for child in children if child.data.tags.get("step") == "clock_backbone"]
-    assert len(backbone) == 1 and backbone[0].info.run_id == compare.data.tags["backbone_run_id"]
-    assert {"backbone/backbone.weights.h5", "backbone/backbone.json"} <= study.artifacts(backbone[0].info.run_id,
-                                                                                         "backbone")
+    assert len(backbone) == 1 and backbone[0].data.tags["model_uri"] == compare.data.tags["backbone_model_uri"]
+    assert {"backbone/MLmodel", "backbone/data"} <= study.artifacts(backbone[0].info.run_id, "backbone")
+    assert compare.data.tags["backbone_model_uri"].startswith("models:/clock-backbone/")
     assert {"dial_loss", "hands_loss", "val_dial_loss", "val_hands_loss"} <= set(backbone[0].data.metrics)
     children = [child for child in children if child.info.run_id != backbone[0].info.run_id]
     assert len(children) == 4
     for child in children:
-        assert child.data.params["backbone_run"] == backbone[0].info.run_id
+        assert child.data.params["backbone"] == compare.data.tags["backbone_model_uri"]
         assert child.info.status == "FINISHED"
         assert {"test_cse_mean", "test_cse_median", "test_cse_p90", "test_cse_max", "test_within_1", "test_within_5",
                 "test_within_10", "test_hour_error_share", "val_cse", "cse", "loss"} <= set(child.data.metrics)
@@ -375,7 +375,7 @@ def test_the_champion_is_registered_from_the_best_representation(study):
     run = study.client.get_run(champion.run_id)
     compare = study.runs("tags.step = 'clock_compare'")[0]
     assert run.data.tags["representation"] == compare.data.tags["best_representation"]
-    assert run.data.params["backbone_run"] == compare.data.tags["backbone_run_id"]
+    assert run.data.params["backbone"] == compare.data.tags["backbone_model_uri"]
 
 
 # The reruns ran in the background while the tests above read the first study; these wait for them.

@@ -7,7 +7,6 @@ from pipeline.clock.request import ClockRequest
 from pipeline.datasets.preparation import Request, prepare
 from pipeline.datasets.splits import Split, Splits
 from pipeline.errors import InputError
-from pipeline.training import subset
 
 
 def minutes_of(labels: np.ndarray) -> np.ndarray:
@@ -27,6 +26,7 @@ def load_clock_data(request: ClockRequest) -> Splits:
 def arrange(splits: Splits, request: ClockRequest) -> tuple[Split, Split | None, Split]:
     """Train, validation and test at the trained image size; 80/20 folds validation into the test split."""
     from models.clock_input import resize_to
+    from pipeline.training import subset  # it loads Keras: not before a step has checked its request
 
     def ready(split: Split) -> Split:
         return Split(resize_to(np.asarray(split.x), request.image_size), np.asarray(split.y))

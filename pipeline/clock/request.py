@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pipeline import cli
 from pipeline.config import PROFILES, ClockBudget, get_profile
 from pipeline.errors import InputError
 
 SPLITS = ("80/10/10", "80/20")
+EXPERIMENT = "tell-the-time"  # where clock runs go when no experiment is named
 
 
 @dataclass(frozen=True)
@@ -16,7 +17,7 @@ class ClockRequest:
     """One clock model: its label representation, the data it sees, and its training budget."""
     head: dict                      # HeadSpec fields
     image_size: int = 75
-    budget: ClockBudget = ClockBudget(epochs=1, patience=1)
+    budget: ClockBudget = field(default_factory=lambda: ClockBudget(epochs=1, patience=1))
     learning_rate: float = 2e-3
     augment: bool = True
     split: str = "80/10/10"
@@ -24,7 +25,8 @@ class ClockRequest:
     source: str = "synthetic"
     count: int = 18000
     register: bool = False
-    backbone_run: str = ""          # a run whose pretrained backbone (pipeline.clock.backbone) the model starts from
+    backbone: str = ""              # the model URI of a pretrained backbone (pipeline.clock.backbone) to start from
+    pretrained: dict = field(default_factory=dict)  # that backbone's Backbone fields, read from its metadata
     log_model: bool = True          # comparison runs measure; only models meant for use are logged
 
     @property
@@ -35,11 +37,11 @@ class ClockRequest:
         return HeadSpec(**self.head)
 
     @property
-    def backbone(self):
-        """The network's backbone, as wide as the budget says."""
+    def architecture(self):
+        """The network's backbone: the pretrained one's (`pretrained`), else a fresh one as wide as the budget says."""
         from models.clock_net import Backbone
 
-        return Backbone(widths=tuple(self.budget.widths))
+        return Backbone(**self.pretrained) if self.pretrained else Backbone(widths=tuple(self.budget.widths))
 
 
 def head_fields(args) -> dict:
@@ -78,6 +80,6 @@ def request_from(args, head: dict, budget_name: str = "clock") -> ClockRequest:
     return ClockRequest(head=head, image_size=size, budget=budget, learning_rate=args.learning_rate,
                         augment=args.augment, split=args.split, seed=args.seed, source=args.source,
                         count=args.count or profile.clock_count, register=getattr(args, "register", False),
-                        backbone_run=getattr(args, "backbone_run", ""))
+                        backbone=getattr(args, "backbone", ""))
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +17,8 @@ from models.clock_net import (
 )
 from models.time_heads import HeadSpec
 from pipeline import plots
-from pipeline.clock.backbone import fetch, start_from
-from pipeline.clock.data import arrange, dial_targets, extra_training_images, minutes_of
+from pipeline.clock.backbone import resolve, start_from
+from pipeline.clock.data import arrange, dial_targets, extra_training_images, minutes_of, synthetic
 from pipeline.clock.evaluation import Evaluation, Validation, evaluate, log_error_analysis, validate
 from pipeline.clock.request import ClockRequest
 from pipeline.datasets.digests import array_sha256
@@ -27,7 +26,6 @@ from pipeline.datasets.splits import Split, Splits
 from pipeline.tracking import registry, runs
 from pipeline.training import Fitted, MetricAliases, MetricsToRun, PreciseBatchNorm, fit
 
-EXPERIMENT = "tell-the-time"
 MODEL_NAME = "clock-reader"
 
 
@@ -59,6 +57,7 @@ class ClockNetwork:
 
 def train_clock(request: ClockRequest, splits: Splits) -> dict:
     """Train, evaluate and log one clock model inside the active run; returns its row for a comparison table."""
+    request = resolve(request)
     data = prepare(request, splits)
     log_inputs(request, splits, data)
     network = build_network(request, data)
@@ -97,8 +96,9 @@ def log_inputs(request: ClockRequest, splits: Splits, data: ClockData) -> None:
                      "dial_supervision": data.dial is not None, "split": request.split, "seed": request.seed,
                      "source": request.source or "synthetic", "count": request.count,
                      "learning_rate": request.learning_rate, "budget": dataclasses.asdict(request.budget),
-                     "backbone": dataclasses.asdict(request.backbone), "train_images": len(data.train.y),
-                     "backbone_run": request.backbone_run or "none", "processed_dir": str(splits.folder)})
+                     "train_images": len(data.train.y), "backbone": request.backbone or "none",
+                     **{f"backbone.{k}": v for k, v in dataclasses.asdict(request.architecture).items()},
+                     "processed_dir": str(splits.folder)})
     for name, split in (("train", data.train), ("validation", data.validation), ("test", data.test)):
         if split is not None:
             runs.log_dataset(split.x, split.y, name=f"clock-{name}", context=name, source=str(splits.folder),
@@ -108,7 +108,7 @@ def log_inputs(request: ClockRequest, splits: Splits, data: ClockData) -> None:
 def build_network(request: ClockRequest, data: ClockData) -> ClockNetwork:
     """The seeded, compiled network, starting from the pretrained backbone when the request names one."""
     keras.utils.set_random_seed(request.seed)
-    spec, backbone, size = request.spec, request.backbone, request.image_size
+    spec, backbone, size = request.spec, request.architecture, request.image_size
     steps = int(np.ceil(len(data.train.y) / request.budget.batch_size)) * request.budget.epochs
     schedule = warmup_cosine(request.learning_rate, steps)
     if data.dial is None:
@@ -117,9 +117,8 @@ def build_network(request: ClockRequest, data: ClockData) -> ClockNetwork:
     else:
         trainer, reader = build_clock_trainer(spec, size, backbone)
         compile_clock_trainer(trainer, spec, schedule, request.budget.dial_weight)
-    if request.backbone_run:
-        with tempfile.TemporaryDirectory() as tmp:
-            start_from(fetch(request.backbone_run, Path(tmp)), reader, size, backbone)
+    if request.backbone:
+        start_from(request.backbone, reader)
     return ClockNetwork(spec, reader, trainer)
 
 
@@ -190,23 +189,38 @@ def log_reader(request: ClockRequest, data: ClockData, network: ClockNetwork, me
         model_uri = registry.log_clock_reader(network.reader, {"head": dataclasses.asdict(spec),
                                                                "image_size": request.image_size,
                                                                "quarter_turns": quarter_turns})
+    trained_on = training_data(request, data)
     runs.set_tags({"step": "clock", "representation": spec.label, "test_data_digest": data.test_digest,
-                   "model_uri": model_uri or "not logged"})
+                   "model_uri": model_uri or "not logged", "training_data": trained_on})
     val_cse_mean = None if validation is None else validation.chosen_cse_mean
     row = {"representation": spec.label, "head": spec.head, "head_fields": dataclasses.asdict(spec),
            "val_cse_mean": val_cse_mean, **metrics, "run_id": runs.active_run_id(), "model_uri": model_uri,
            "test_data_digest": data.test_digest, "alternatives": alternatives}
     if request.register:
-        row.update(register(model_uri, val_cse_mean, data.validation_digest, metrics["test_cse_mean"]))
+        row.update(register(model_uri, val_cse_mean, data.validation_digest, metrics["test_cse_mean"], trained_on))
     return row
 
 
-def register(model_uri: str, val_cse_mean: float | None, validation_digest: str | None, test_cse_mean: float) -> dict:
-    """Register the logged reader as MODEL_NAME; the champion alias moves only to a reader that validates better
-    on the same validation data (its test figure is recorded, never compared). Returns the version and whether it
-    became the champion."""
+def training_data(request: ClockRequest, data: ClockData) -> str:
+    """What the reader was trained on, in one line for its model card (a run tag and the registered version's
+    description): the data, how many training images, which targets, and where its backbone started."""
+    count = len(data.train.y)
+    if synthetic(request):
+        seen = f"rendered clocks ({count} training images, " + (
+            "labels and the renderer's dial targets)" if data.dial is not None else "labels only)")
+    else:
+        seen = f"course-format folder {Path(request.source).resolve()} ({count} training images, labels only)"
+    return seen + (f", backbone {request.backbone}" if request.backbone else ", from scratch")
+
+
+def register(model_uri: str, val_cse_mean: float | None, validation_digest: str | None, test_cse_mean: float,
+             description: str) -> dict:
+    """Register the logged reader as MODEL_NAME, described by what it was trained on; the champion alias moves
+    only to a reader that validates better on the same validation data (its test figure is recorded, never
+    compared). Returns the version and whether it became the champion."""
     version, moved, why = registry.register_if_better(model_uri, MODEL_NAME, val_cse_mean, validation_digest,
-                                                      reported={"test_cse_mean": f"{test_cse_mean:.6f}"})
+                                                      reported={"test_cse_mean": f"{test_cse_mean:.6f}"},
+                                                      description=description)
     runs.set_tags({"registered_version": version, "champion": moved, "champion_decision": why})
     print(f"registered {MODEL_NAME} v{version}: {why}")
     return {"registered_version": version, "champion": moved}

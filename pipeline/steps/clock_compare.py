@@ -2,8 +2,10 @@
 
     python -m pipeline.steps.clock_compare --profile quick
 
-On rendered clocks every representation starts from one backbone pretrained first, in a nested `clock-backbone`
-run, on where the dial's 12 and the hands point (pipeline/clock/backbone.py); the parent tags its run id.
+Every representation starts from one backbone pretrained first, in a nested `clock-backbone` run, on where the
+dial's 12 and the hands point in rendered clocks (pipeline/clock/backbone.py; for a course-format folder, whose
+poses nobody knows, on rendered clocks of the same size, the representations then learning the folder's labels
+alone), or from the backbone --backbone names; the parent tags its model URI (`backbone_model_uri`).
 The parent logs the comparison table (CSV and Markdown), ranked by validation CSE, a bar chart of validation and
 test CSE per representation, and tags the winner, chosen on validation.
 """
@@ -15,11 +17,11 @@ import json
 import pandas as pd
 
 from pipeline import cli, plots
-from pipeline.clock.backbone import pretrain
+from pipeline.clock.backbone import pretrain, resolve
 from pipeline.clock.data import load_clock_data, synthetic
-from pipeline.clock.request import add_data_arguments, request_from
-from pipeline.clock.training import EXPERIMENT, train_clock
+from pipeline.clock.request import EXPERIMENT, ClockRequest, add_data_arguments, request_from
 from pipeline.config import get_profile
+from pipeline.datasets.splits import Splits
 from pipeline.errors import InputError
 from pipeline.tracking import runs
 
@@ -69,29 +71,28 @@ def compare(args, representations: list[dict] | None = None) -> pd.DataFrame:
     """Train every representation (by default, the profile's set) under one parent run and log the comparison."""
     profile = get_profile(args.profile)
     representations = representations or REPRESENTATION_SETS[profile.representations]
-    first = request_from(args, representations[0])
+    first = resolve(request_from(args, representations[0]))  # a bad backbone URI stops here, before any data or run
     if first.split != "80/10/10":
         raise InputError(None, f"clock_compare chooses its winner on the validation split; split {first.split} "
                                "has none (use 80/10/10)")
     splits = load_clock_data(first)
     backbone_epochs = profile.backbone_epochs if args.backbone_epochs is None else args.backbone_epochs
-    backbone_epochs = backbone_epochs if synthetic(first) and not args.backbone_run else 0
-    rows, backbone_run = [], args.backbone_run
+    backbone_epochs = 0 if first.backbone else backbone_epochs
+    from pipeline.clock.training import train_clock
+
+    rows, backbone = [], first.backbone
     with runs.start_run(EXPERIMENT, run_name=f"clock-compare-{args.profile}", tags={"step": "clock_compare"}):
         runs.log_params({"profile": args.profile, "image_size": first.image_size, "epochs": first.budget.epochs,
                          "augment": first.augment, "split": first.split, "seed": first.seed,
                          "representations": len(representations), "backbone_epochs": backbone_epochs,
-                         "backbone_run": args.backbone_run or "none"})
+                         "backbone": first.backbone or "none"})
         if backbone_epochs:
-            print(f"--- shared backbone: {backbone_epochs} epochs on where the 12 and the hands point", flush=True)
-            with runs.start_run(EXPERIMENT, run_name="clock-backbone", nested=True):
-                pretrain(first, splits, backbone_epochs)
-                backbone_run = runs.active_run_id()
-        if backbone_run:
-            runs.set_tags({"backbone_run_id": backbone_run})
+            backbone = shared_backbone(first, splits, backbone_epochs)
+        if backbone:
+            runs.set_tags({"backbone_model_uri": backbone})
         for number, head in enumerate(representations, start=1):
             print(f"--- representation {number}/{len(representations)}: {head}", flush=True)
-            request = dataclasses.replace(request_from(args, head), log_model=False, backbone_run=backbone_run)
+            request = dataclasses.replace(request_from(args, head), log_model=False, backbone=backbone)
             with runs.start_run(EXPERIMENT, run_name=f"clock-{head['head']}", nested=True):
                 row = train_clock(request, splits)
             rows.append(row)
@@ -106,14 +107,28 @@ def compare(args, representations: list[dict] | None = None) -> pd.DataFrame:
     return table
 
 
+def shared_backbone(first: ClockRequest, splits: Splits, epochs: int) -> str:
+    """Pretrain the backbone every representation starts from, in a nested `clock-backbone` run, on the request's
+    rendered clocks, or, for a course-format folder (no known poses), on rendered clocks of the same size and
+    count; returns its registered version's model URI."""
+    if not synthetic(first):
+        first = dataclasses.replace(first, source="synthetic")
+        splits = load_clock_data(first)
+    print(f"--- shared backbone: {epochs} epochs on where the 12 and the hands point in {len(splits.train.y)} "
+          "rendered training clocks", flush=True)
+    with runs.start_run(EXPERIMENT, run_name="clock-backbone", nested=True):
+        return pretrain(first, splits, epochs)
+
+
 def build_parser():
     p = cli.parser(__doc__.splitlines()[0])
     add_data_arguments(p)
     p.add_argument("--backbone-epochs", type=cli.optional(int), default=None,
-                   help="epochs of the shared pretrained backbone every representation starts from (synthetic "
-                        "clocks only; 0: none; default: the profile's)")
-    p.add_argument("--backbone-run", default="", help="start every representation from this clock-backbone run's "
-                   "pretrained backbone instead of pretraining one")
+                   help="epochs of the shared pretrained backbone every representation starts from (on rendered "
+                        "clocks, whatever the source; 0: none; default: the profile's)")
+    p.add_argument("--backbone", default="", help="start every representation from this pretrained backbone, a "
+                   "model URI (models:/clock-backbone/3, models:/clock-backbone@<alias>, runs:/<run id>/backbone), "
+                   "instead of pretraining one")
     return p
 
 

@@ -51,11 +51,11 @@ class Progress:
 
 
 def best_head(compare_run_id: str) -> dict:
-    """The label representation that won the comparison, and the comparison's pretrained backbone if it had one,
-    as the clock step's parameters."""
+    """The label representation that won the comparison, and the model URI of the comparison's pretrained backbone
+    if it had one, as the clock step's parameters."""
     tags = runs.get_run(compare_run_id).data.tags
     fields = json.loads(tags["best_head"])
-    return {**{name: str(fields[name]) for name in HEAD_FIELDS}, "backbone_run": tags.get("backbone_run_id", "")}
+    return {**{name: str(fields[name]) for name in HEAD_FIELDS}, "backbone": tags.get("backbone_model_uri", "")}
 
 
 def study(profile_name: str, seed: int, fashion_mnist_dir: str = "", cifar10_path: str = "",

@@ -157,8 +157,8 @@ def clock_section(report: Report, compare_id: str) -> None:
                "errors are common-sense errors in minutes. The representations are ranked, and the champion's chosen, "
                "by the validation split; the test split only reports."
                + (f" Every representation started from one backbone pretrained on where the dial's 12 and the "
-                  f"hands point (run `{compare.data.tags['backbone_run_id']}`)."
-                  if compare.data.tags.get("backbone_run_id") else ""), "")
+                  f"hands point (model `{compare.data.tags['backbone_model_uri']}`)."
+                  if compare.data.tags.get("backbone_model_uri") else ""), "")
     shown = table.assign(run_id=[f"`{r}`" for r in table["run_id"]])[
         ["representation", "val_cse_mean", "test_cse_mean", "test_cse_median", "test_cse_p90", "test_within_5",
          "test_hour_error_share", "parameters", "train_seconds", "run_id"]]
@@ -195,21 +195,20 @@ def champion_section(report: Report, champion_id: str) -> None:
                               ("worst_24.png", "The 24 worst test images")):
         report.figure(champion_id, artifact, caption)
     # `mlflow run` logs an empty parameter as typed (''); the step logs what it resolved it to beside it.
-    backbone = runs.resolved_param(p, "backbone_run", "none")
+    backbone = runs.resolved_param(p, "backbone", "none")
+    trained_on = t.get("training_data") or f"{p.get('source')} clock images ({p.get('train_images')} training images)"
     report.add("### Model card: `clock-reader`", "",
                f"- **Model**: {t.get('representation')} head on a residual CNN (stage widths "
                f"{p.get('backbone.widths')}), {int(m.get('parameters', 0)):,} parameters, "
                f"{runs.resolved_param(p, 'image_size')} px grey input.",
-               f"- **Data**: {p.get('source')} clock images, split {p.get('split')} "
-               f"({p.get('train_images')} training images; processed at `{p.get('processed_dir')}`); "
+               f"- **Data**: {trained_on}; split {p.get('split')}, processed at `{p.get('processed_dir')}`; "
                f"test data digest `{t.get('test_data_digest', '?')[:16]}`.",
                f"- **Training budget**: at most {p.get('budget.epochs')} epochs, early stopping on validation CSE; "
                f"{int(m.get('epochs_trained', 0))} epochs, {m.get('train_seconds', 0) / 60:.1f} minutes on "
                f"this machine." + (" Trained beside a second output that learns where the dial's 12 points (the "
                                    "rendered rotation); the registered reader is the time head alone."
                                    if p.get("dial_supervision") == "true" else "")
-               + (f" Started from the comparison's pretrained backbone (run `{backbone}`)."
-                  if backbone != "none" else ""),
+               + (f" Started from the pretrained backbone `{backbone}`." if backbone not in ("none", "") else ""),
                f"- **Metrics** (test split): mean CSE {m.get('test_cse_mean', float('nan')):.2f} min, median "
                f"{m.get('test_cse_median', float('nan')):.1f} min, hour misread in "
                f"{m.get('test_hour_error_share', float('nan')):.2%} of images"

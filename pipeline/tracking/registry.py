@@ -3,24 +3,63 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import mlflow
 import numpy as np
 
 from pipeline import config
-from pipeline.tracking.runs import configure
+from pipeline.errors import InputError
+from pipeline.tracking.runs import configure, environment
+
+# MLflow draws a progress bar on stderr for every download, even of one small file: it would bury the one line
+# a user needs on bad input.
+QUIET = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 
 
-def log_keras_model(model, name: str, example: np.ndarray) -> str:
-    """Log a Keras model with a signature inferred from `example`; returns the model's URI."""
+def log_keras_model(model, name: str, example: np.ndarray, metadata: Mapping[str, Any] | None = None) -> str:
+    """Log a Keras model with a signature inferred from `example` and `metadata` (what it was built for, readable
+    without loading it); returns the model's URI."""
     import mlflow.keras
     from mlflow.models import infer_signature
 
     signature = infer_signature(example, np.asarray(model.predict(example, verbose=0)))
-    info = mlflow.keras.log_model(model, name=name, signature=signature, pip_requirements=model_requirements())
+    info = mlflow.keras.log_model(model, name=name, signature=signature, pip_requirements=model_requirements(),
+                                  metadata=None if metadata is None else dict(metadata))
     return info.model_uri
+
+
+def register(model_uri: str, name: str, description: str = "") -> str:
+    """Register a logged model as a new version of `name`, described by `description`; returns the version."""
+    version = str(mlflow.register_model(model_uri, name).version)
+    if description:
+        mlflow.MlflowClient().update_model_version(name, version, description=description)
+    return version
+
+
+def model_metadata(model_uri: str, what: str = "model") -> dict:
+    """The metadata a logged model records (any model URI: models:/name/version, models:/name@alias, runs:/id/path),
+    read from its MLmodel file without loading the model, nor TensorFlow; a missing model is bad input."""
+    configure()
+    try:
+        with environment(QUIET):
+            return dict(mlflow.models.get_model_info(model_uri).metadata or {})
+    except (mlflow.exceptions.MlflowException, OSError) as exc:
+        raise InputError(None, f"cannot read {what} {model_uri}: {str(exc).splitlines()[0]}") from None
+
+
+def load_keras_model(model_uri: str):
+    """Load a model logged with the Keras flavour; a missing one is bad input."""
+    import mlflow.keras
+
+    configure()
+    try:
+        with environment(QUIET):
+            return mlflow.keras.load_model(model_uri)
+    except (mlflow.exceptions.MlflowException, OSError) as exc:
+        raise InputError(None, f"cannot load model {model_uri}: {str(exc).splitlines()[0]}") from None
 
 
 def model_requirements() -> list[str]:
@@ -66,13 +105,14 @@ def log_clock_reader(network, reader_config: Mapping[str, Any], name: str = "clo
 
 
 def register_if_better(model_uri: str, name: str, score: float | None, data_digest: str | None,
-                       reported: Mapping[str, str] | None = None) -> tuple[str, bool, str]:
-    """Register a model version, tagged with its validation score (lower is better), the digest of the validation
-    data it was measured on, and `reported` figures (a test score: recorded, never compared). The `champion` alias
-    moves to it only if it beats the current champion's validation score on the same validation data; a model
-    with no validation score becomes champion only where there is none. Returns (version, moved, why)."""
+                       reported: Mapping[str, str] | None = None, description: str = "") -> tuple[str, bool, str]:
+    """Register a model version, described by `description` and tagged with its validation score (lower is
+    better), the digest of the validation data it was measured on, and `reported` figures (a test score: recorded,
+    never compared). The `champion` alias moves to it only if it beats the current champion's validation score on
+    the same validation data; a model with no validation score becomes champion only where there is none.
+    Returns (version, moved, why)."""
     client = mlflow.MlflowClient()
-    version = str(mlflow.register_model(model_uri, name).version)
+    version = register(model_uri, name, description)
     tags = {**(reported or {}), VALIDATION_DIGEST: data_digest or "none"}
     if score is not None:
         tags[VALIDATION_SCORE] = f"{score:.6f}"
@@ -118,8 +158,6 @@ def load_pyfunc(model_uri: str):
     try:
         return mlflow.pyfunc.load_model(model_uri)
     except (mlflow.exceptions.MlflowException, OSError) as exc:
-        from pipeline.errors import InputError
-
         raise InputError(None, f"cannot load model {model_uri}: {str(exc).splitlines()[0]}") from None
 
 

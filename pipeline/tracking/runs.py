@@ -6,8 +6,9 @@ import json
 import os
 import re
 import warnings
+from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import mlflow
 import numpy as np
