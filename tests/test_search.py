@@ -18,11 +18,12 @@ from models.classifiers import build_classifier
 from pipeline import config
 from pipeline.config import SearchBudget
 from pipeline.datasets.preparation import Request, prepare
+from pipeline.datasets.splits import read_splits
 from pipeline.search import trials
 from pipeline.search.request import SearchRequest
 from pipeline.search.space import REFERENCE, SPACE, STARTING_POINTS, applies, suggest
-from pipeline.search.study import make_pruner, open_study
-from pipeline.steps.search import search
+from pipeline.search.study import make_pruner, open_study, starting_points, top_trials
+from pipeline.steps.search import compare_with_starting_points, search
 from pipeline.tracking import runs
 from scripts.local_services import free_port
 
@@ -137,6 +138,8 @@ def test_a_pruned_trial_ends_killed_with_a_pruned_tag(fashion, tmp_path):
     assert {t.info.status for t in trials} == {"KILLED"}
     assert {t.data.tags["pruned"] for t in trials} == {"True"}
     assert {t.data.metrics["epochs_trained"] for t in trials} == {1.0}
+    # Nothing was selected, so there is no search gain to report over the starting points.
+    assert not [k for k in latest("search").data.metrics if k.startswith(("starting_point.", "search_gain."))]
 
 
 def test_a_trial_scores_its_last_epoch_or_its_best_one_when_the_budget_says_so():
@@ -230,6 +233,13 @@ def test_repeats_refit_the_selected_configuration_with_more_seeds_and_log_their_
     assert m["selected_test_accuracy_sd"] == pytest.approx(np.std(list(by_seed.values()), ddof=1))
     assert f"Refit with 2 seeds: mean **{m['selected_test_accuracy_mean']:.4f}**" in over_seeds(m)
     assert over_seeds({"repeats": 1.0}) == ""
+    # The one trial is Geron's MLP: its top refit (seed 0, not the repeat) serves as the reference's, and the
+    # search gained nothing over it.
+    reference = [r for r in refits if r.data.tags.get("starting_point") == "reference"]
+    assert [(r.info.run_name, r.data.tags["seed"]) for r in reference] == [("mlp-refit-rank-1", "0")]
+    assert m["starting_point.reference.test_accuracy"] == reference[0].data.metrics["test_accuracy"]
+    assert m["starting_point.reference.val_accuracy"] == reference[0].data.metrics["best_val_accuracy"]
+    assert m["search_gain.reference"] == m["best_test_accuracy"] - m["starting_point.reference.test_accuracy"] == 0
 
 
 def assert_refits_trained_with_augmentation_whatever_the_trial_chose(search, study) -> None:
@@ -269,7 +279,81 @@ def test_searching_again_with_the_same_study_name_adds_trials_and_refits_augment
     trials = [c for c in children_of(again.info.run_id) if c.data.tags["step"] == "search-trial"]
     assert [t.data.tags["trial"] for t in trials] == ["3"]
     refits = [c for c in children_of(again.info.run_id) if c.data.tags["step"] == "search-refit"]
-    assert len(refits) == 3
+    assert len([r for r in refits if "rank" in r.data.tags]) == 3
+    # Geron's MLP is refit once, whether it is among the top 3 of the 4 trials (its refit reused) or not.
+    reference = [r for r in refits if r.data.tags.get("starting_point") == "reference"]
+    assert [r.data.tags["source_trial"] for r in reference] == ["0"]
+    assert ("rank" in reference[0].data.tags) == (len(refits) == 3)
+    assert again.data.metrics["starting_point.reference.test_accuracy"] == \
+        reference[0].data.metrics["test_accuracy"]
+
+
+def scored(family: str, scores: dict[int, float], pruned: tuple[int, ...] = ()):
+    """An objective that asks for a real configuration and scores it by trial number, pruning the trials named."""
+    def objective(trial: optuna.Trial) -> float:
+        suggest(trial, family)
+        if trial.number in pruned:
+            trial.report(0.1, step=0)
+            raise optuna.TrialPruned()
+        return scores.get(trial.number, 0.4 + 0.1 * trial.number)
+
+    return objective
+
+
+def test_a_starting_point_among_the_top_trials_reuses_their_refit_and_one_outside_them_is_refit_on_its_own(
+        tmp_path):
+    study = open_study("points", f"sqlite:///{tmp_path / 'optuna.db'}", 0, optuna.pruners.NopPruner(), "cnn")
+    study.optimize(scored("cnn", {0: 0.1, 1: 0.9}), n_trials=5)  # Geron's CNN loses, the modernised one wins
+    top = top_trials(study)
+    assert [t.number for t in top] == [1, 4, 3]
+    assert [(p.name, p.trial.number, p.rank) for p in starting_points(study, "cnn", top)] == [
+        ("reference", 0, None), ("modernised", 1, 1)]
+    # A pruned trial ran its starting point too: never a top trial, it is refit on its own.
+    mlp = optuna.create_study(direction="maximize")
+    mlp.enqueue_trial(REFERENCE["mlp"])
+    mlp.optimize(scored("mlp", {}, pruned=(0,)), n_trials=2)
+    assert [(p.name, p.trial.number, p.rank) for p in starting_points(mlp, "mlp", top_trials(mlp))] == [
+        ("reference", 0, None)]
+
+
+def test_a_starting_point_the_study_never_ran_is_skipped_in_one_line(store, tmp_path, capsys):
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = open_study("cut-short", storage, 0, optuna.pruners.NopPruner(), "cnn")
+    study.optimize(scored("cnn", {0: 0.5}), n_trials=1)  # the modernised CNN still waits in the queue
+    points = starting_points(study, "cnn", top_trials(study))
+    assert [(p.name, p.trial.number if p.trial else None, p.rank) for p in points] == [
+        ("reference", 0, 1), ("modernised", None, None)]
+    selected = {"rank": 1, "val_accuracy": 0.6, "test_accuracy": 0.55}  # the reference's own top refit
+    request = SearchRequest("cnn", TINY, storage=storage, study_name="cut-short", data_dir=tmp_path)
+    with runs.start_run("search", run_name="search-cnn") as run:
+        compare_with_starting_points(points, [selected], selected, request, data=None)
+    lines = capsys.readouterr().out.splitlines()
+    skipped = ("cnn: study cut-short has no finished trial of the starting point modernised: no refit of it, "
+               "no search gain over it")
+    assert [line for line in lines if "modernised" in line] == [skipped]
+    logged = mlflow.get_run(run.info.run_id).data.metrics
+    assert {k: v for k, v in logged.items() if k.startswith(("starting_point.", "search_gain."))} == {
+        "starting_point.reference.val_accuracy": 0.6, "starting_point.reference.test_accuracy": 0.55,
+        "search_gain.reference": 0.0}
+
+
+def test_a_starting_point_outside_the_top_trials_is_refit_under_the_selected_budget_and_seed(fashion):
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial(REFERENCE["mlp"])
+    study.optimize(scored("mlp", {}, pruned=(0,)), n_trials=2)
+    points = starting_points(study, "mlp", top_trials(study))
+    selected = {"rank": 1, "val_accuracy": 0.3, "test_accuracy": 0.25}  # trial 1's refit, as the search logs it
+    request = SearchRequest("mlp", TINY, storage="", study_name="study", data_dir=fashion, seed=3)
+    with runs.start_run("search", run_name="search-mlp") as run:
+        compare_with_starting_points(points, [selected], selected, request, read_splits(fashion))
+    [refit] = children_of(run.info.run_id)
+    assert refit.info.run_name == "mlp-refit-reference" and "rank" not in refit.data.tags
+    assert {k: refit.data.tags[k] for k in ("step", "starting_point", "source_trial", "seed")} == {
+        "step": "search-refit", "starting_point": "reference", "source_trial": "0", "seed": "3"}
+    logged = mlflow.get_run(run.info.run_id).data.metrics
+    assert logged["starting_point.reference.test_accuracy"] == refit.data.metrics["test_accuracy"]
+    assert logged["starting_point.reference.val_accuracy"] == refit.data.metrics["best_val_accuracy"]
+    assert logged["search_gain.reference"] == pytest.approx(0.25 - refit.data.metrics["test_accuracy"])
 
 
 @pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3)])

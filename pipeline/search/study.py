@@ -4,11 +4,12 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from dataclasses import dataclass
 
 import optuna
 
 from pipeline.errors import InputError
-from pipeline.search.space import STARTING_POINTS
+from pipeline.search.space import NAMED_STARTING_POINTS, STARTING_POINTS
 from pipeline.search.storage import (
     HEARTBEAT_SECONDS,
     creation_lock,
@@ -124,6 +125,30 @@ def top_trials(study: optuna.Study, k: int = TOP_K) -> list[optuna.trial.FrozenT
     """The k best finished trials by validation accuracy, ties going to the earlier trial."""
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     return sorted(done, key=lambda t: (-t.value, t.number))[:k]
+
+
+@dataclass(frozen=True)
+class StartingPoint:
+    """A point the study started from, by its short name: the finished trial that ran it (None when a resumed study
+    never ran it) and that trial's rank among the top trials (None when it is not one of them)."""
+    name: str
+    trial: optuna.trial.FrozenTrial | None
+    rank: int | None
+
+
+def starting_points(study: optuna.Study, family: str,
+                    top: list[optuna.trial.FrozenTrial]) -> list[StartingPoint]:
+    """Each of the family's starting points with the trial that ran it: a finished one (complete or pruned) whose
+    parameters are the starting point's, one among the `top` trials if any (its refit then serves), else the first."""
+    ranks = {trial.number: rank for rank, trial in enumerate(top, start=1)}
+    finished = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
+                                                        optuna.trial.TrialState.PRUNED))
+    points = []
+    for name, config in NAMED_STARTING_POINTS[family].items():
+        ran = sorted((t for t in finished if t.params == config), key=lambda t: (t.number not in ranks, t.number))
+        trial = ran[0] if ran else None
+        points.append(StartingPoint(name, trial, ranks.get(trial.number) if trial is not None else None))
+    return points
 
 
 def param_importances(study: optuna.Study) -> dict[str, float]:

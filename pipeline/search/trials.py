@@ -175,11 +175,12 @@ def train_to_budget(family: str, config: dict, input_shape, train, validation, t
                    float(test_accuracy), averaged)
 
 
-def refit(family: str, trial: optuna.trial.FrozenTrial, rank: int, budget: SearchBudget, data, seed: int,
-          repeat: int = 0):
+def refit(family: str, trial: optuna.trial.FrozenTrial, rank: int | None, budget: SearchBudget, data, seed: int,
+          repeat: int = 0, starting_point: str = ""):
     """Retrain a top configuration on the training split with early stopping; evaluate it on the test split once.
     The budget may switch augmentation on for the long fit whatever the short trial chose. A `repeat` above 0
-    is the same refit again with seed `seed`, to measure the spread over seeds."""
+    is the same refit again with seed `seed`, to measure the spread over seeds. `starting_point` tags a refit of
+    that starting point's trial; without a `rank` (not a top trial, refit only to compare) it also names the run."""
     config = config_of(trial)
     if budget.refit_augment is not None:
         config["augment"] = budget.refit_augment
@@ -188,11 +189,13 @@ def refit(family: str, trial: optuna.trial.FrozenTrial, rank: int, budget: Searc
     x_test, y_test = subset(data.test.x, data.test.y, limit=budget.test_limit)
     epochs = affordable_epochs(budget.refit_epochs, budget.refit_seconds, len(y_train),
                                trial.user_attrs.get("images_per_second"))
-    name = f"{family}-refit-rank-{rank}" + (f"-repeat-{repeat}" if repeat else "")
-    with runs.start_run(EXPERIMENT, run_name=name, nested=True,
-                        tags={"step": "search-refit", "family": family, "rank": rank,
-                              "source_trial": trial.number, "repeat": repeat, "seed": seed}):
-        runs.log_params({**config, "rank": rank, "source_trial": trial.number, "max_epochs": epochs,
+    label = f"rank-{rank}" if rank is not None else starting_point
+    name = f"{family}-refit-{label}" + (f"-repeat-{repeat}" if repeat else "")
+    ranked = {"rank": rank} if rank is not None else {}
+    tags = {"step": "search-refit", "family": family, **ranked, "source_trial": trial.number, "repeat": repeat,
+            "seed": seed} | ({"starting_point": starting_point} if starting_point else {})
+    with runs.start_run(EXPERIMENT, run_name=name, nested=True, tags=tags):
+        runs.log_params({**config, **ranked, "source_trial": trial.number, "max_epochs": epochs,
                          "patience": budget.patience, "train_images": len(y_train)})
         trained = train_to_budget(
             family, config, INPUT_SHAPE, (x_train, y_train), (x_val, y_val), (x_test, y_test), epochs=epochs,

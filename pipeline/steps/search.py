@@ -24,11 +24,13 @@ from pipeline.search.storage import HEARTBEAT_SECONDS, masked, resolve
 from pipeline.search.study import (
     EXPERIMENT,
     PRUNERS,
+    StartingPoint,
     default_study_name,
     fail_lost_trials,
     finished_trials,
     open_study,
     param_importances,
+    starting_points,
     top_trials,
 )
 from pipeline.search.workers import run_workers
@@ -65,7 +67,7 @@ def search(request: SearchRequest) -> list[dict]:
                           "best_trial_val_accuracy": best_trials[0].value if best_trials else None,
                           "search_seconds": time.perf_counter() - started})
         log_study(study, family)
-        entries = refit_top(best_trials, request, data, started)
+        entries = refit_top(best_trials, starting_points(study, family, best_trials), request, data, started)
     for e in entries:
         print(f"{family} rank {e['rank']}: trial {e['trial']}  validation {e['val_accuracy']:.4f}  "
               f"test {e['test_accuracy']:.4f}  ({e['epochs']} epochs)")
@@ -115,12 +117,16 @@ def add_trials_in_workers(study: optuna.Study, request: SearchRequest, objective
         study.optimize(objective, n_trials=missing, timeout=remaining, gc_after_trial=True)
 
 
-def refit_top(best_trials: list, request: SearchRequest, data: Splits, started: float) -> list[dict]:
+def refit_top(best_trials: list, starting: list[StartingPoint], request: SearchRequest, data: Splits,
+              started: float) -> list[dict]:
     """Refit the best trials' configurations, log them as top_configs, and log the one that validates best as the
-    search's model (the test split only reports on it); returns top_configs."""
+    search's model (the test split only reports on it), then what it gained over the starting points; returns
+    top_configs."""
     from pipeline.search import trials
 
-    refits = [trials.refit(request.family, trial, rank, request.budget, data, request.seed)
+    names = {point.rank: point.name for point in starting if point.rank is not None}
+    refits = [trials.refit(request.family, trial, rank, request.budget, data, request.seed,
+                           starting_point=names.get(rank, ""))
               for rank, trial in enumerate(best_trials, start=1)]
     entries = [entry for entry, _ in refits]
     runs.log_json(entries, "top_configs.json")
@@ -133,8 +139,36 @@ def refit_top(best_trials: list, request: SearchRequest, data: Splits, started: 
     runs.set_tags({"best_refit_run_id": best["refit_run_id"], "best_trial": best["trial"]})
     registry.log_keras_model(best_model, "model", data.test.x[:4])
     repeat_selected(best_trials[best["rank"] - 1], best, request, data)
+    compare_with_starting_points(starting, entries, best, request, data)
     runs.log_metrics({"total_seconds": time.perf_counter() - started})
     return entries
+
+
+def compare_with_starting_points(starting: list[StartingPoint], top: list[dict], selected: dict,
+                                 request: SearchRequest, data: Splits) -> None:
+    """Log each starting point's accuracies refit under the selected configuration's budget, data and seed, and the
+    search's gain over it in test accuracy. A starting point among the top trials reuses that refit; one a resumed
+    study never ran is skipped. The refits made here are no entries of top_configs."""
+    from pipeline.search import trials
+
+    family, metrics = request.family, {}
+    for point in starting:
+        if point.trial is None:
+            print(f"{family}: study {request.study_name} has no finished trial of the starting point {point.name}: "
+                  f"no refit of it, no search gain over it")
+            continue
+        if point.rank is not None:
+            entry = next(e for e in top if e["rank"] == point.rank)
+        else:
+            entry, _ = trials.refit(family, point.trial, None, request.budget, data, request.seed,
+                                    starting_point=point.name)
+        gain = selected["test_accuracy"] - entry["test_accuracy"]
+        metrics.update({f"starting_point.{point.name}.val_accuracy": entry["val_accuracy"],
+                        f"starting_point.{point.name}.test_accuracy": entry["test_accuracy"],
+                        f"search_gain.{point.name}": gain})
+        print(f"{family} search gain over the {point.name} (trial {point.trial.number}): test "
+              f"{selected['test_accuracy']:.4f} against {entry['test_accuracy']:.4f} ({gain:+.4f})")
+    runs.log_metrics(metrics)
 
 
 def repeat_selected(trial, selected: dict, request: SearchRequest, data: Splits) -> None:
