@@ -498,7 +498,8 @@ def test_a_folder_sourced_clock_run_fine_tunes_a_backbone_by_its_uri_without_ren
         folder_comparison, store, clock_dir, tmp_path):
     uri = folder_comparison.uri
     done = run_clock_step(["--head", "regression", "--loss", "circular", "--profile", "smoke", "--source",
-                           str(clock_dir), "--backbone", uri, "--register", "true"], tmp_path / "data")
+                           str(clock_dir), "--backbone", uri, "--register", "true", "--train-limit", "40"],
+                          tmp_path / "data")
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "renderer imported: False"
     client = mlflow.MlflowClient()
@@ -510,7 +511,8 @@ def test_a_folder_sourced_clock_run_fine_tunes_a_backbone_by_its_uri_without_ren
     # A network with the dial output logs its loss every epoch (dial_loss, val_dial_loss): this one had none.
     assert {"loss", "cse", "val_cse"} <= set(run.data.metrics)
     assert not [name for name in run.data.metrics if "dial" in name]
-    assert tags["training_data"] == f"course-format folder {clock_dir.resolve()} (48 training images, labels only), " \
+    assert params["budget.train_limit"] == params["train_images"] == "40"  # of the split's 48
+    assert tags["training_data"] == f"course-format folder {clock_dir.resolve()} (40 training images, labels only), " \
                                     f"backbone {uri}"
     version = client.get_model_version("clock-reader", tags["registered_version"])
     assert version.description == tags["training_data"]

@@ -57,6 +57,8 @@ def add_data_arguments(p) -> None:
     p.add_argument("--epochs", type=cli.optional(int), default=None, help="default: the profile's")
     p.add_argument("--extra-train", type=cli.optional(int), default=None,
                    help="extra rendered training clocks (synthetic source only; default: the profile's)")
+    p.add_argument("--train-limit", type=cli.optional(int), default=None,
+                   help="train on at most this many of the training split's images (default: the profile's)")
     p.add_argument("--augment", type=cli.boolean, default=True,
                    help="random in-plane rotation while training (not with the dial output: it would falsify it)")
     p.add_argument("--split", default="80/10/10", choices=SPLITS)
@@ -72,8 +74,8 @@ def request_from(args, head: dict, budget_name: str = "clock") -> ClockRequest:
     budget = getattr(profile, budget_name)
     if args.epochs is not None:
         budget = dataclasses.replace(budget, epochs=args.epochs)
-    if args.extra_train is not None:
-        budget = dataclasses.replace(budget, extra_train=args.extra_train)
+    overrides = {"extra_train": args.extra_train, "train_limit": args.train_limit}
+    budget = dataclasses.replace(budget, **{k: v for k, v in overrides.items() if v is not None})
     size = args.image_size or profile.clock_size
     if size not in (75, 150):
         raise InputError(None, f"image size must be 75 or 150, got {size}")
