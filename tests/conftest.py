@@ -14,6 +14,15 @@ from scripts.sample_data import make_cifar10, make_fashion_mnist
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+# The end-to-end study is the suite's long pole (its module fixture runs the whole smoke study): its module comes
+# first, so one worker starts on it at once while the other runs every other module. pyproject.toml passes
+# --no-loadscope-reorder, without which xdist hands modules out largest first and the study came last.
+LONG_POLE = "test_study.py"
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.path.name != LONG_POLE)  # stable: every module keeps its own order
+
 
 @pytest.fixture(scope="session")
 def tracking_uri(tmp_path_factory) -> str:
