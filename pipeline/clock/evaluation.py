@@ -6,14 +6,16 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from pipeline import plots
 from pipeline.clock.data import minutes_of
 from pipeline.datasets.splits import Split
-from pipeline.tracking import runs
+from pipeline.tracking import registry, runs
 
 WORST_SHOWN = 24
 HOUR_ERROR = 30  # minutes: an error this large means the hour was misread
+SHEET_SHOWN = 48  # reference images on the contact sheet; the per-image table has them all
 
 
 READINGS = ("once", "quarter_turns")
@@ -138,3 +140,33 @@ def log_error_analysis(label: str, test: Split, predicted: np.ndarray, errors: n
                     "worst_24.png")
 
 
+def read_reference(model_uri: str, reference) -> pd.DataFrame:
+    """Read the genuine images of a reference folder (pipeline.datasets.reference_images) with the logged reader,
+    as `predict` reads images; one row per image: its name, true and predicted time, and common-sense error."""
+    from models.common_sense_error import common_sense_error, minutes_on_dial
+
+    with runs.environment(registry.QUIET):  # MLflow's download progress bars would bury the step's own lines
+        reader = registry.load_pyfunc(model_uri)
+    read = reader.predict(reference.images)
+    predicted = minutes_on_dial(read["hour"].to_numpy(), read["minute"].to_numpy()).astype(np.int64)
+    true = minutes_of(reference.labels).astype(np.int64)
+    return pd.DataFrame({"name": reference.names, "true": [f"{h}:{m:02d}" for h, m in reference.labels],
+                         "predicted": list(read["time"]), "cse": common_sense_error(predicted, true)})
+
+
+def log_reference(model_uri: str, reference) -> dict[str, float]:
+    """Read the reference folder with the logged reader, and log what it read: the folder (param `reference`), the
+    mean CSE and the image count, the per-image table and a contact sheet of true and predicted times. Nothing here
+    feeds back into training or the champion decision. Returns the two metrics."""
+    table = read_reference(model_uri, reference)
+    metrics = {"reference_cse_mean": float(table["cse"].mean()), "reference_images": len(table)}
+    runs.log_params({"reference": str(reference.folder.resolve())})
+    runs.log_metrics(metrics)
+    runs.log_table(table, "reference/per_image.csv")
+    shown = table.head(SHEET_SHOWN)
+    captions = [f"true {true} read {predicted}" for true, predicted in zip(shown["true"], shown["predicted"])]
+    title = (f"{len(table)} genuine images" + (f" (the first {len(shown)} shown)" if len(shown) < len(table) else "")
+             + f": mean CSE {metrics['reference_cse_mean']:.1f} min")
+    runs.log_figure(plots.image_grid(reference.images[:len(shown)], captions, columns=min(6, len(shown)),
+                                     title=title), "reference/contact_sheet.png")
+    return metrics

@@ -28,6 +28,7 @@ class ClockRequest:
     backbone: str = ""              # the model URI of a pretrained backbone (pipeline.clock.backbone) to start from
     pretrained: dict = field(default_factory=dict)  # that backbone's Backbone fields, read from its metadata
     log_model: bool = True          # comparison runs measure; only models meant for use are logged
+    reference: str = ""             # a folder of genuine labelled images the logged reader reads after training
 
     @property
     def spec(self):
@@ -82,6 +83,6 @@ def request_from(args, head: dict, budget_name: str = "clock") -> ClockRequest:
     return ClockRequest(head=head, image_size=size, budget=budget, learning_rate=args.learning_rate,
                         augment=args.augment, split=args.split, seed=args.seed, source=args.source,
                         count=args.count or profile.clock_count, register=getattr(args, "register", False),
-                        backbone=getattr(args, "backbone", ""))
+                        backbone=getattr(args, "backbone", ""), reference=getattr(args, "reference", ""))
 
 

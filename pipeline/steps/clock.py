@@ -1,21 +1,27 @@
 """Entry point `clock`: train a CNN to read analog clocks with one label representation, judged by common-sense error.
 
     python -m pipeline.steps.clock --head periodic --profile quick [--image-size 150] [--register true]
-        [--backbone models:/clock-backbone/3] [--source <course-format folder>]
+        [--backbone models:/clock-backbone/3] [--source <course-format folder>] [--reference <folder>]
 
 Logs per-epoch loss and validation CSE, the test CSE summary, error plots, the 24 worst test images, and the
 model as the pyfunc clock reader; with --register, registers it as `clock-reader` and moves the `champion`
 alias only when it validates better than the current champion on the same validation data. With --backbone, the
-reader starts from that pretrained backbone (pipeline/clock/backbone.py) and is built as its metadata says.
+reader starts from that pretrained backbone (pipeline/clock/backbone.py) and is built as its metadata says. With
+--reference, the logged reader then reads that folder of genuine labelled images (a course-format folder, or image
+files named with their time as HH-MM) and the run logs each image's CSE, their mean and a contact sheet; they are
+never trained on, nor used to choose anything.
 
 Bad input (a backbone URI with no model behind it, or one pretrained for another image size) stops the step with
 one line before TensorFlow loads, any data is prepared or any run is started: Keras is imported after the check.
+A reference folder with no labelled images, or an unreadable one among them, stops it with one line before any
+data is prepared or any run is started.
 """
 from __future__ import annotations
 
 from pipeline import cli
 from pipeline.clock.backbone import resolve
 from pipeline.clock.data import load_clock_data
+from pipeline.clock.evaluation import log_reference
 from pipeline.clock.request import (
     EXPERIMENT,
     ClockRequest,
@@ -23,18 +29,31 @@ from pipeline.clock.request import (
     head_fields,
     request_from,
 )
+from pipeline.datasets.reference_images import read_reference
 from pipeline.errors import InputError
 from pipeline.tracking import runs
 
 
 def clock(request: ClockRequest) -> dict:
-    """Train one clock model as its own run."""
+    """Train one clock model as its own run; with a reference folder, the logged reader then reads it."""
     request = resolve(request)
+    # Read first: a bad folder stops the step before data is prepared or a run started.
+    reference = read_reference(request.reference, request.image_size) if request.reference else None
+    if reference is not None and reference.skipped:
+        print(f"reference {reference.folder}: {len(reference.names)} labelled images; skipped "
+              f"{len(reference.skipped)} image file(s) with no single HH-MM time in their name", flush=True)
     splits = load_clock_data(request)
     from pipeline.clock.training import train_clock
 
     with runs.start_run(EXPERIMENT, run_name=f"clock-{request.head['head']}"):
-        return train_clock(request, splits)
+        row = train_clock(request, splits)
+        if reference is None:
+            runs.log_params({"reference": "none"})
+            return row
+        row.update(log_reference(row["model_uri"], reference))
+        print(f"reference {reference.folder}: mean CSE {row['reference_cse_mean']:.2f} min over "
+              f"{row['reference_images']} genuine images")
+        return row
 
 
 def build_parser():
@@ -52,6 +71,9 @@ def build_parser():
     p.add_argument("--backbone", default="", help="start from this pretrained backbone, a model URI "
                    "(models:/clock-backbone/3, models:/clock-backbone@<alias>, runs:/<run id>/backbone; "
                    "default: a fresh backbone)")
+    p.add_argument("--reference", default="", help="a folder of genuine labelled clock images to read after "
+                   "training: images.npy and labels.npy, or image files named with their time as HH-MM "
+                   "(default: none)")
     add_data_arguments(p)
     return p
 

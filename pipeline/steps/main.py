@@ -58,16 +58,31 @@ def best_head(compare_run_id: str) -> dict:
     return {**{name: str(fields[name]) for name in HEAD_FIELDS}, "backbone": tags.get("backbone_model_uri", "")}
 
 
+def reference_folder(folder: str, image_size: int) -> str:
+    """The champion's reference folder as an absolute path (its step runs in the project folder), read once now
+    so that a folder without labelled images stops the study before any step; "" for none."""
+    if not folder:
+        return ""
+    from pipeline.datasets.reference_images import read_reference
+
+    return str(read_reference(folder, image_size).folder.resolve())
+
+
 def study(profile_name: str, seed: int, fashion_mnist_dir: str = "", cifar10_path: str = "",
           clock_source: str = "synthetic", champion_epochs: str = "", force: bool = False,
-          report_path: str | Path = config.ROOT / "report.md") -> pd.DataFrame:
+          report_path: str | Path = config.ROOT / "report.md", clock_reference: str = "") -> pd.DataFrame:
     """Run every step of the study under one parent run; returns the table of steps."""
     profile = get_profile(profile_name)
+    clock_reference = reference_folder(clock_reference, profile.clock_size)
     progress = Progress()
     common = {"profile": profile.name, "seed": seed}
     with runs.start_run(EXPERIMENT, run_name=f"study-{profile.name}", tags={"step": "main"}) as run:
+        # A study killed mid-way (kill -9, a machine lost) left its runs RUNNING: end them before reusing steps.
+        for lost in runs.end_dead_runs("", [run.info.experiment_id]):
+            progress.say(f"ended run {lost} FAILED: the process that ran it is dead")
         runs.log_params({**common, "fashion_mnist_dir": fashion_mnist_dir, "cifar10_path": cifar10_path,
-                         "clock_source": clock_source, "champion_epochs": champion_epochs, "force": force})
+                         "clock_source": clock_source, "champion_epochs": champion_epochs, "force": force,
+                         "clock_reference": clock_reference or "none"})
         fashion = progress.step("preprocess fashion_mnist", "preprocess",
                                 {"dataset": "fashion_mnist", "source": fashion_mnist_dir, "seed": seed}, force=force,
                                 coming="preprocess cifar10")
@@ -90,7 +105,8 @@ def study(profile_name: str, seed: int, fashion_mnist_dir: str = "", cifar10_pat
                                 coming="champion clock reader")
         champion = progress.step("champion clock reader", "clock",
                                  {**best_head(compare), **common, **clock_data, "budget": "champion",
-                                  "epochs": champion_epochs, "register": "true"}, [compare, clocks], force,
+                                  "epochs": champion_epochs, "register": "true", "reference": clock_reference},
+                                 [compare, clocks], force,
                                  coming="report")
         report = progress.step("report", "report",
                                {"search_run_id": ",".join(searches), "transfer_run_id": transfer,
@@ -118,6 +134,8 @@ def build_parser():
     p.add_argument("--cifar10-path", default="", help="cifar-10-batches-py/ or the .tar.gz (default: $CIFAR10_PATH)")
     p.add_argument("--clock-source", default="synthetic", help="'synthetic' or a course-format folder")
     p.add_argument("--champion-epochs", default="", help="epochs for the champion clock reader (default: profile's)")
+    p.add_argument("--clock-reference", default="", help="a folder of genuine labelled clock images the champion "
+                   "reads after training (images.npy and labels.npy, or files named HH-MM; default: none)")
     p.add_argument("--force", type=cli.boolean, default=False, help="re-run every step, reusing nothing")
     p.add_argument("--report", default=str(config.ROOT / "report.md"), help="where to write report.md (and .html)")
     return p
@@ -125,7 +143,8 @@ def build_parser():
 
 def main(argv=None) -> None:
     cli.main_with(build_parser, lambda a: study(a.profile, a.seed, a.fashion_mnist_dir, a.cifar10_path,
-                                                a.clock_source, a.champion_epochs, a.force, a.report), argv)
+                                                a.clock_source, a.champion_epochs, a.force, a.report,
+                                                a.clock_reference), argv)
 
 
 if __name__ == "__main__":

@@ -13,27 +13,11 @@ import numpy as np
 
 from pipeline import cli
 from pipeline.datasets.clock_files import read_npy
+from pipeline.datasets.reference_images import IMAGE_SUFFIXES, read_image
 from pipeline.errors import InputError
 from pipeline.tracking import registry
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 DEFAULT_MODEL = "models:/clock-reader@champion"
-
-
-def read_image(path: Path) -> np.ndarray:
-    """One image file as a grey uint8 array."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("L"))
-    except FileNotFoundError:
-        raise InputError(path, "file not found") from None
-    except Image.DecompressionBombError as exc:
-        # Pillow refuses images over twice its MAX_IMAGE_PIXELS before decoding them (a decompression bomb).
-        raise InputError(path, f"image too large to read ({exc})") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise InputError(path, f"not a readable image ({exc})") from None
 
 
 def read_inputs(path: Path) -> list[tuple[str, np.ndarray]]:

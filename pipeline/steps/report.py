@@ -26,6 +26,7 @@ EXPERIMENT = "report"
 LOG_ONLY = "none"
 CONFIG_SHOWN = ("optimizer", "learning_rate", "activation", "initializer", "batch_norm", "dropout", "regularizer",
                 "augment", "batch_size", "n_layers", "n_blocks", "filters", "convs_per_block", "head")
+REFERENCE_ROWS = 48  # genuine images listed in the report; the run's per-image table has them all
 
 
 class Report:
@@ -215,6 +216,7 @@ def champion_section(report: Report, champion_id: str) -> None:
                               ("hour_confusion.png", "Hours, true against predicted"),
                               ("worst_24.png", "The 24 worst test images")):
         report.figure(champion_id, artifact, caption)
+    reference_section(report, champion_id, m, p)
     # `mlflow run` logs an empty parameter as typed (''); the step logs what it resolved it to beside it.
     backbone = runs.resolved_param(p, "backbone", "none")
     trained_on = t.get("training_data") or f"{p.get('source')} clock images ({p.get('train_images')} training images)"
@@ -237,6 +239,7 @@ def champion_section(report: Report, champion_id: str) -> None:
                   f"{m.get('single_view.test_cse_mean', float('nan')):.2f} min)." if p.get("quarter_turns") != "false"
                   else "; each image read once."),
                selection_line(p, m),
+               reference_line(p, m),
                "- **Use**: grey uint8 images (N, H, W) or (N, H, W, 1) of any size in, a table of hour, minute "
                "and time out:", "",
                "```python",
@@ -244,8 +247,44 @@ def champion_section(report: Report, champion_id: str) -> None:
                "reader = mlflow.pyfunc.load_model('models:/clock-reader@champion')",
                "reader.predict(images)  # DataFrame with columns hour, minute, time",
                "```", "",
-               "- **Limits**: trained and tested on rendered clocks that imitate the course's images; "
-               "readings of real photographs are not measured here.", "")
+               limits_line(p, m), "")
+
+
+def reference_section(report: Report, run_id: str, metrics: dict, params: dict) -> None:
+    """The genuine images the reader read after training, when its run was given a reference folder: each image's
+    true and predicted time and CSE, and the contact sheet."""
+    if "reference_cse_mean" not in metrics:
+        return
+    table = csv_artifact(run_id, "reference/per_image.csv")
+    report.add("### Genuine images", "",
+               f"After training, the logged reader read the {len(table)} labelled images of "
+               f"`{runs.resolved_param(params, 'reference')}` as `predict` reads images (resized to its input size): "
+               f"mean CSE **{metrics['reference_cse_mean']:.2f} min** (run `{run_id}`). They were never trained on, "
+               f"nor used to choose weights, epochs or the champion.", "")
+    shown = table.head(REFERENCE_ROWS)
+    if len(shown) < len(table):
+        report.add(f"The first {len(shown)} of {len(table)} images (the run's `reference/per_image.csv` has all):", "")
+    report.table(shown, ".0f")
+    report.figure(run_id, "reference/contact_sheet.png", "Genuine images, true and predicted times")
+
+
+def reference_line(params: dict, metrics: dict) -> str:
+    """The model card's figure on genuine images, or that none were read."""
+    if "reference_cse_mean" not in metrics:
+        return "- **Genuine images**: none read by this run (`-P reference=<folder>` reads a folder of them)."
+    return (f"- **Genuine images** (read after training, never trained or chosen on): mean CSE "
+            f"{metrics['reference_cse_mean']:.2f} min over {int(metrics['reference_images'])} images of "
+            f"`{runs.resolved_param(params, 'reference')}`.")
+
+
+def limits_line(params: dict, metrics: dict) -> str:
+    """What the reader's figures do not cover: the data it was tested on, and real photographs unless read."""
+    source = params.get("source")
+    tested = ("rendered clocks that imitate the course's images" if source in (None, "", "synthetic")
+              else "images of its training folder")
+    genuine = ("readings of real photographs are not measured here" if "reference_cse_mean" not in metrics else
+               f"real photographs are measured on {int(metrics['reference_images'])} genuine images only")
+    return f"- **Limits**: trained and tested on {tested}; {genuine}."
 
 
 def selection_line(params: dict, metrics: dict) -> str:
