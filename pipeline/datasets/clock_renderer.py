@@ -1,25 +1,21 @@
-"""Synthetic analog clock images in the style of the Leiden "tell the time" data set.
+"""Synthetic analog clock images in the style of the Leiden "tell the time" data set, and wider.
 
-The course's images are renders of one wall clock: white dial, thick dark bezel, thin
-numerals, two near-black hands, photographed lying on wooden planks or mats under full
-in-plane rotation and perspective tilt, sometimes with a glare on the glass. The real
-set cannot be redistributed, so this module imitates it closely enough to train and
-test on.
+The course's images are renders of one wall clock: white dial, thick dark bezel, thin numerals, two dark hands,
+photographed lying on wooden planks or mats under full in-plane rotation and perspective tilt, sometimes with a
+glare on the glass. The real set cannot be redistributed, so this module imitates it, and randomises every
+factor a real clock or camera varies around that look (dial faces, hands, bezels, floors, glare, framing, lens,
+noise, tone, JPEG): the families and their ranges are one table, clock_styles.py, and a `style` leaves named
+families out, so a model can be trained without some and tested on them alone (`withheld`).
 
-How it stays fast (the course's 18,000 images within a minute on two cores, see
-benchmarks/render_clocks.py): every output pixel is a camera ray, and the clock is a
-stack of planes parallel to the dial (bezel top, hands, dial, the surface the clock
-lies on). One 3x3 matrix turns pixel coordinates into ray
-directions in the clock's own frame, after which finding where a ray meets any of the
-planes costs a handful of array operations. The static dial (numerals, dots, bars) and
-the background textures are drawn once per process and only sampled per image; the
-hands, bezel, lip, walls, glare and shading are analytic in dial coordinates. Because
-the planes go through a real pinhole camera, the dial is a true perspective ellipse,
-the bezel's inner wall shows as a crescent and the case's side shows on the near side.
-
-Conventions: dial coordinates (a, b) are in units of the dial radius R, a towards
-3 o'clock and b towards 6 o'clock; "height" is towards the viewer. Pixel coordinates
-(x, y) put pixel centres on integers, x to the right and y down.
+How it stays fast (the course's 18,000 images at 150 px within 90 s on two cores, see
+benchmarks/render_clocks.py): every output pixel is a camera ray, and the clock is a stack of planes parallel
+to the dial (bezel top, hands, dial, the surface the clock lies on). One 3x3 matrix turns pixel coordinates
+into ray directions in the clock's own frame (clock_geometry.py), after which finding where a ray meets any of
+the planes costs a handful of array operations. Dial faces and floor textures are drawn once per process and
+only sampled per image (clock_textures.py); the hands, bezel, lip, walls, glare and shading are analytic in
+dial coordinates; the camera's blur, tone, noise and JPEG come last (clock_photo.py). Because the planes go
+through a real pinhole camera, the dial is a true perspective ellipse, the bezel's inner wall shows as a
+crescent and the case's side shows on the near side.
 """
 from __future__ import annotations
 
@@ -31,406 +27,185 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
 
 from models.clock_input import area_downsample
+from pipeline.datasets.clock_geometry import (  # noqa: F401  (re-exported: the renderer's public geometry)
+    BEZEL_HEIGHT,
+    BEZEL_WIDTH,
+    CASE_DEPTH,
+    HAND_HEIGHT,
+    HOUR_HAND,
+    LIP_WIDTH,
+    MINUTE_HAND,
+    RENDER_SIZE,
+    SUPPORTED_SIZES,
+    Camera,
+    Pose,
+    camera,
+    check_size,
+    draw_rotation,
+    hand_angles,
+    hand_tips,
+    pixel_to_dial,
+    project_points,
+    sample_pose,
+)
+from pipeline.datasets.clock_photo import photograph
+from pipeline.datasets.clock_styles import (  # noqa: F401  (re-exported for callers choosing styles)
+    ALL,
+    GROUPS,
+    Style,
+    draw,
+    factors,
+    family_codes,
+    family_names,
+    parse_style,
+    withheld,
+)
+from pipeline.datasets.clock_textures import (  # noqa: F401
+    FLOOR_TEXELS,
+    FLOOR_TEXELS_PER_R,
+    NUMERAL_RADIUS,
+    dial_textures,
+    floor_texture,
+)
 
 MINUTES_ON_DIAL = 720
 # Bump whenever a change alters the pixels a seed produces: processed splits made by an older renderer are rebuilt.
-RENDERER_VERSION = 1
-RENDER_SIZE = 150
-SUPPORTED_SIZES = (150, 75)
-
-# --- Clock geometry, in units of the dial radius R ---------------------------------
-BEZEL_WIDTH = 0.18  # radial width of the bezel's top face
-BEZEL_HEIGHT = 0.10  # bezel top above the dial: gives the inner-wall crescent when tilted
-CASE_DEPTH = 0.09  # dial down to the surface the clock lies on: the case's side wall
-HAND_HEIGHT = 0.03  # hands float above the dial, so they cast a small shadow
-LIP_WIDTH = 0.022  # bright ring at the inner edge of the bezel
-MINUTE_HAND = (0.80, 0.048)  # length, width
-HOUR_HAND = (0.66, 0.068)  # nearly as long as the minute hand; width is the clearer cue
-HAND_TAIL = 0.09
-HUB_RADIUS = 0.055
-NUMERAL_RADIUS = 0.78
-NUMERAL_HEIGHT = 0.15
-HOUR_BAR = (0.875, 0.98, 0.036)  # inner radius, outer radius, width
-MINUTE_DOT = (0.935, 0.014)  # radius of the ring of dots, radius of one dot
-
-# --- Pose ranges (see sample_pose) --------------------------------------------------
-MIN_AXIS_RATIO = 0.64  # most oblique view: minor/major axis of the dial ellipse
-SCALE_RANGE = (0.65, 0.8, 1.08)  # outer diameter / frame: small views, then the common close ones
-SMALL_VIEW_SHARE = 0.2
-MAX_OFFSET = 0.13  # centre's distance from the frame centre, fraction of the frame
-# Camera distance in R for a clock filling the frame; smaller views are further away (a fixed lens),
-# so perspective stays mild, as in the course images (about a 17 degree field of view).
-DISTANCE_AT_FULL_FRAME = 7.5
-DISTANCE_JITTER = (0.85, 1.15)
-
-# --- Appearance (grey levels on 0-255) ----------------------------------------------
-DIAL_LEVEL = (198.0, 222.0)
-HAND_LEVEL = (14.0, 34.0)
-BEZEL_LEVEL = (46.0, 78.0)
-BACKGROUND_MEAN = (88.0, 114.0)
-BACKGROUND_SPREAD = (26.0, 40.0)
-GLARE_PROBABILITY = 0.35
-GLARE_RADIUS = (0.10, 0.175)  # core radius in R: a spot 0.2-0.35 R across
-ARC_PROBABILITY = 0.55
-GLINT_PROBABILITY = 0.7
-NOISE_SIGMA = (0.4, 1.4)
-
-# --- Textures -----------------------------------------------------------------------
-DIAL_TEXTURE_HIRES = 480  # texels per R when drawing the dial with Pillow
-DIAL_TEXTURE_PAD = 48  # texels beyond R, so sampling at the rim never runs off the edge
-DIAL_TEXTURE_LEVELS = (35, 45, 60, 80)  # prefiltered copies, texels per R
-NUMERAL_INK, BAR_INK, DOT_INK = 0.40, 0.10, 0.25  # reflectance; thin strokes lighten on filtering
-BACKGROUND_TEXELS = 512  # side of each tileable background texture (a power of two)
-BACKGROUND_TEXELS_PER_R = 60.0
-BACKGROUND_SEEDS = (11, 12, 13, 14, 21, 22, 23)  # 4 wood textures then 3 mats
-WOOD_COUNT = 4
-TEXTURE_SEED = 20240501
-
-
-@dataclass(frozen=True)
-class Pose:
-    """Where the clock sits relative to the camera.
-
-    rotation: in-plane turn of the clock in degrees, clockwise as seen (0 = 12 at top).
-    tilt: angle between the dial's normal and the line of sight, in degrees.
-    tilt_direction: image direction (degrees, 0 = +x, clockwise since y points down) of
-        the axis the dial is tilted about.
-    scale: the clock's outer diameter as a fraction of the frame, before tilt.
-    offset: (dx, dy) of the dial centre from the frame centre, as fractions of the frame.
-    distance: camera distance in dial radii; smaller means stronger perspective.
-    """
-
-    rotation: float = 0.0
-    tilt: float = 0.0
-    tilt_direction: float = 0.0
-    scale: float = 0.85
-    offset: tuple[float, float] = (0.0, 0.0)
-    distance: float = 6.0
+RENDERER_VERSION = 2
 
 
 @dataclass(frozen=True)
 class Look:
-    """Lighting, materials and background of one image (everything but pose and time).
+    """Everything about one image but its pose and time: materials, light, glass and camera.
 
-    Positions (glare, light) are in dial coordinates; None switches an effect off.
+    Positions (glare, light, glint) are in dial coordinates; None switches an effect off. The defaults are the
+    centres of the style table's course-like families, with a sharp floor and no glare, blur, tone or noise.
     """
 
-    dial_level: float = 210.0
+    dial_face: str = "course"
+    dial_level: float = 200.0
     dial_gradient: tuple[float, float] = (0.0, 0.0)
-    hand_level: float = 24.0
-    bezel_level: float = 68.0
+    dial_vignette: float = 0.02
+    wall_shade: float = 0.04
+    lip: float = 0.2
+    ink: float = 1.0
+    hand_shape: str = "bar"
+    hand_level: float = 66.0
+    hand_width: float = 1.0
+    hand_tail: float = 0.0
+    hub_radius: float = 0.045
+    hand_softness: float = 1.4
+    bezel_level: float = 74.0
+    bezel_width: float = BEZEL_WIDTH
     light: tuple[float, float] = (-0.6, -0.8)
-    background: int = 0
-    background_transform: tuple[float, float, float, float, float, float] = (
-        BACKGROUND_TEXELS_PER_R, 0.0, 0.0, 0.0, BACKGROUND_TEXELS_PER_R, 0.0)
-    background_mean: float = 100.0
-    background_spread: float = 34.0
-    glare: tuple[float, float, float, float] | None = None  # a, b, radius, strength
+    floor: tuple[str, int] = ("wood", 0)
+    floor_transform: tuple[float, float, float, float, float, float] = (
+        FLOOR_TEXELS_PER_R, 0.0, 0.0, 0.0, FLOOR_TEXELS_PER_R, 0.0)
+    floor_mean: float = 100.0
+    floor_spread: float = 40.0
+    floor_softness: float = 0.0
+    glare: tuple[float, float, float, float, float] | None = None  # a, b, radius, strength, halo
     arc: tuple[float, float, float] | None = None  # direction a, b (unit), strength
     glint: tuple[float, float, float] | None = None  # a, b on the bezel, strength
     image_gradient: tuple[float, float] = (0.0, 0.0)
+    blur: float = 0.0
+    stretch: float = 0.0
+    gamma: float = 1.0
     noise_sigma: float = 0.0
+    jpeg_quality: int = 0
+    families: tuple[str, ...] = ()  # the style families the look was drawn from, one per group but framing
 
 
 NEUTRAL_LOOK = Look()
 
 
 # ====================================================================================
-# Camera
+# Random looks, one group of the style table at a time
 # ====================================================================================
-
-def _check_size(size: int) -> None:
-    if size not in SUPPORTED_SIZES:
-        raise ValueError(f"size must be one of {SUPPORTED_SIZES}, got {size!r}")
-
-
-def _rotation(pose: Pose) -> np.ndarray:
-    """Clock frame -> camera frame; a proper rotation, so the dial is never mirrored."""
-    th = math.radians(pose.rotation)
-    spin = np.array([[math.cos(th), -math.sin(th), 0.0], [math.sin(th), math.cos(th), 0.0], [0.0, 0.0, 1.0]])
-    phi, alpha = math.radians(pose.tilt_direction), math.radians(pose.tilt)
-    axis = np.array([math.cos(phi), math.sin(phi), 0.0])
-    cross = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
-    tilt = np.eye(3) * math.cos(alpha) + math.sin(alpha) * cross + (1 - math.cos(alpha)) * np.outer(axis, axis)
-    return tilt @ spin
-
-
-@dataclass(frozen=True)
-class _Camera:
-    rotation: np.ndarray  # clock -> camera
-    centre: np.ndarray  # dial centre in camera coordinates
-    focal: float
-    principal: float
-    pixels_per_r: float
-    ray_matrix: np.ndarray  # pixel (x, y, 1) -> ray direction in the clock frame
-    origin: np.ndarray  # camera position in the clock frame
-
-
-def _camera(pose: Pose, size: int = RENDER_SIZE) -> _Camera:
-    rot = _rotation(pose)
-    pixels_per_r = pose.scale * size / 2 / (1 + BEZEL_WIDTH)
-    focal = pixels_per_r * pose.distance
-    principal = (size - 1) / 2
-    centre = np.array([pose.offset[0] * size * pose.distance / focal,
-                       pose.offset[1] * size * pose.distance / focal, pose.distance])
-    k_inv = np.array([[1 / focal, 0, -principal / focal], [0, 1 / focal, -principal / focal], [0, 0, 1.0]])
-    return _Camera(rot, centre, focal, principal, pixels_per_r, rot.T @ k_inv, -rot.T @ centre)
-
-
-def project_points(pose: Pose, a, b, height: float = 0.0, size: int = RENDER_SIZE) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel (x, y) at `size` of dial points (a, b) lying `height` R above the dial.
-
-    Uses the same camera as the renderer; at 75 px it follows the 2x2 area downsampling.
-    """
-    _check_size(size)
-    cam = _camera(pose, RENDER_SIZE)
-    a, b = np.broadcast_arrays(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
-    local = np.stack([a, b, np.full_like(a, -height)], axis=-1)
-    cam_pts = local @ cam.rotation.T + cam.centre
-    x = cam.focal * cam_pts[..., 0] / cam_pts[..., 2] + cam.principal
-    y = cam.focal * cam_pts[..., 1] / cam_pts[..., 2] + cam.principal
-    if size != RENDER_SIZE:
-        factor = RENDER_SIZE // size
-        x, y = (x - (factor - 1) / 2) / factor, (y - (factor - 1) / 2) / factor
-    return x, y
-
-
-def hand_angles(hour: float, minute: float) -> tuple[float, float]:
-    """Clockwise angles from 12 in degrees: (hour hand, minute hand); the hour hand creeps with the minutes."""
-    return 30.0 * ((hour % 12) + minute / 60.0), 6.0 * minute
-
-
-def hand_tips(hour: float, minute: float, pose: Pose, size: int = RENDER_SIZE,
-              fraction: float = 1.0) -> dict[str, tuple[float, float]]:
-    """Pixel (x, y) of the hour and minute hand tips, or of the point `fraction` of the way out."""
-    out = {}
-    for name, angle, (length, _) in zip(("hour", "minute"), hand_angles(hour, minute), (HOUR_HAND, MINUTE_HAND)):
-        rad = math.radians(angle)
-        x, y = project_points(pose, fraction * length * math.sin(rad), -fraction * length * math.cos(rad),
-                              height=HAND_HEIGHT, size=size)
-        out[name] = (float(x), float(y))
-    return out
-
-
-# ====================================================================================
-# Random poses and looks
-# ====================================================================================
-
-def sample_pose(rng: np.random.Generator) -> Pose:
-    """A pose from the ranges seen in the course's images.
-
-    Rotation is uniform over 360 degrees, the tilt makes the dial's axis ratio uniform
-    between MIN_AXIS_RATIO and 1, in any direction, and the centre wanders uniformly
-    over a disc of radius MAX_OFFSET. Most views are close (outer diameter 80-108% of
-    the frame, bezel often cropped), a fifth are further away (65-80%).
-    """
-    rotation = rng.uniform(0.0, 360.0)
-    tilt = math.degrees(math.acos(rng.uniform(MIN_AXIS_RATIO, 1.0)))
-    tilt_direction = rng.uniform(0.0, 360.0)
-    low, mid, high = SCALE_RANGE
-    scale = rng.uniform(low, mid) if rng.uniform() < SMALL_VIEW_SHARE else rng.uniform(mid, high)
-    radius, angle = MAX_OFFSET * math.sqrt(rng.uniform()), rng.uniform(0.0, 2 * math.pi)
-    distance = DISTANCE_AT_FULL_FRAME / scale * rng.uniform(*DISTANCE_JITTER)
-    return Pose(rotation, tilt, tilt_direction, scale,
-                (radius * math.cos(angle), radius * math.sin(angle)), distance)
-
-
-def _pixel_to_dial(cam: _Camera, x: float, y: float, height: float) -> tuple[float, float]:
-    d = cam.ray_matrix @ np.array([x, y, 1.0])
-    t = (-height - cam.origin[2]) / d[2]
-    return float(cam.origin[0] + t * d[0]), float(cam.origin[1] + t * d[1])
-
 
 def _unit(angle: float) -> tuple[float, float]:
     return math.cos(angle), math.sin(angle)
 
 
-def sample_look(rng: np.random.Generator, pose: Pose) -> Look:
-    """Random lighting, materials and background for an image of the clock in `pose`."""
-    cam = _camera(pose)
-    light = _unit(rng.uniform(0, 2 * math.pi))
-    spin, scale = rng.uniform(0, 2 * math.pi), BACKGROUND_TEXELS_PER_R * rng.uniform(0.7, 1.45)
-    c, s = math.cos(spin) * scale, math.sin(spin) * scale
-    transform = (c, -s, rng.uniform(0, BACKGROUND_TEXELS), s, c, rng.uniform(0, BACKGROUND_TEXELS))
-    # Wood is the commoner floor in the course's images.
-    background = int(rng.integers(WOOD_COUNT)) if rng.uniform() < 0.65 else int(rng.integers(WOOD_COUNT, len(BACKGROUND_SEEDS)))
+def _dial_look(rng: np.random.Generator, table: dict) -> dict:
+    return {"dial_face": table["face"], "dial_level": draw(table["dial_level"], rng),
+            "dial_gradient": tuple(float(g) for g in rng.normal(0, table["dial_gradient"], 2)),
+            "dial_vignette": draw(table["dial_vignette"], rng), "wall_shade": draw(table["wall_shade"], rng),
+            "lip": draw(table["lip"], rng), "ink": draw(table["ink"], rng)}
 
+
+def _hands_look(rng: np.random.Generator, table: dict) -> dict:
+    return {"hand_shape": table["shape"], "hand_level": draw(table["hand_level"], rng),
+            "hand_width": draw(table["hand_width"], rng), "hand_tail": float(draw(table["hand_tail"], rng)),
+            "hub_radius": draw(table["hub_radius"], rng), "hand_softness": draw(table["hand_softness"], rng)}
+
+
+def _bezel_look(rng: np.random.Generator, table: dict) -> dict:
+    return {"bezel_level": draw(table["bezel_level"], rng), "bezel_width": draw(table["bezel_width"], rng)}
+
+
+def _floor_look(rng: np.random.Generator, table: dict) -> dict:
+    kind, variants = table["textures"]
+    spin, scale = rng.uniform(0, 2 * math.pi), FLOOR_TEXELS_PER_R * draw(table["grain_scale"], rng)
+    aspect = draw(table["grain_aspect"], rng)
+    c, s = math.cos(spin) * scale, math.sin(spin) * scale
+    transform = (c * aspect, -s * aspect, rng.uniform(0, FLOOR_TEXELS), s / aspect, c / aspect,
+                 rng.uniform(0, FLOOR_TEXELS))
+    return {"floor": (kind, int(rng.integers(variants))), "floor_transform": transform,
+            "floor_mean": draw(table["floor_mean"], rng), "floor_spread": draw(table["floor_spread"], rng),
+            "floor_softness": draw(table["floor_softness"], rng)}
+
+
+def _glare_look(rng: np.random.Generator, table: dict, pose: Pose, bezel_width: float) -> dict:
     glare = None
-    if rng.uniform() < GLARE_PROBABILITY:
-        # A reflection of a lamp: fixed in the image (mostly upper left), so find where it lands on the glass.
-        angle = rng.normal(-0.75 * math.pi, 0.45) if rng.uniform() < 0.6 else rng.uniform(0, 2 * math.pi)
+    radius = draw(table["glare_radius"], rng)
+    if radius > 0:
+        # A reflection of a lamp: fixed in the image (often upper left), so find where it lands on the glass.
+        cam = camera(pose)
+        upper_left = rng.uniform() < table["glare_upper_left"]
+        angle = rng.normal(-0.75 * math.pi, 0.45) if upper_left else rng.uniform(0, 2 * math.pi)
         reach = rng.uniform(0.1, 0.75) * cam.pixels_per_r
         cx = cam.principal + pose.offset[0] * RENDER_SIZE + reach * math.cos(angle)
         cy = cam.principal + pose.offset[1] * RENDER_SIZE + reach * math.sin(angle)
-        ga, gb = _pixel_to_dial(cam, cx, cy, BEZEL_HEIGHT)
-        glare = (ga, gb, rng.uniform(*GLARE_RADIUS), rng.uniform(0.75, 1.5))
-    arc = (*_unit(rng.uniform(0, 2 * math.pi)), rng.uniform(20, 60)) if rng.uniform() < ARC_PROBABILITY else None
+        ga, gb = pixel_to_dial(cam, cx, cy, BEZEL_HEIGHT)
+        glare = (ga, gb, radius, draw(table["glare_strength"], rng), draw(table["glare_halo"], rng))
+    arc = None
+    if rng.uniform() < table["arc_probability"]:
+        arc = (*_unit(rng.uniform(0, 2 * math.pi)), rng.uniform(20, 60))
     glint = None
-    if rng.uniform() < GLINT_PROBABILITY:
+    if rng.uniform() < table["glint_probability"]:
         ga, gb = _unit(rng.uniform(0, 2 * math.pi))
-        reach = 1 + BEZEL_WIDTH * rng.choice([0.08, 0.92])  # on the lip or on the outer rim
+        reach = 1 + bezel_width * rng.choice([0.08, 0.92])  # on the lip or on the outer rim
         glint = (ga * reach, gb * reach, rng.uniform(120, 220))
-    return Look(
-        dial_level=rng.uniform(*DIAL_LEVEL),
-        dial_gradient=tuple(rng.normal(0, 0.05, 2)),
-        hand_level=rng.uniform(*HAND_LEVEL),
-        bezel_level=rng.uniform(*BEZEL_LEVEL),
-        light=light,
-        background=background,
-        background_transform=transform,
-        background_mean=rng.uniform(*BACKGROUND_MEAN),
-        background_spread=rng.uniform(*BACKGROUND_SPREAD),
-        glare=glare,
-        arc=arc,
-        glint=glint,
-        image_gradient=tuple(rng.normal(0, 0.07, 2)),
-        noise_sigma=rng.uniform(*NOISE_SIGMA),
-    )
+    return {"glare": glare, "arc": arc, "glint": glint}
+
+
+def _camera_look(rng: np.random.Generator, table: dict) -> dict:
+    return {"blur": draw(table["blur"], rng), "stretch": draw(table["stretch"], rng),
+            "gamma": draw(table["gamma"], rng), "noise_sigma": draw(table["noise"], rng),
+            "jpeg_quality": int(round(draw(table["jpeg_quality"], rng))),
+            "image_gradient": tuple(float(g) for g in rng.normal(0, table["image_gradient"], 2))}
+
+
+def sample_look(rng: np.random.Generator, pose: Pose, style: Style = ALL) -> Look:
+    """Random materials, light, glass and camera for an image of the clock in `pose`: one of the style's families
+    for each group, then each of its factors."""
+    chosen = {group: style.choose(rng, group) for group in GROUPS if group != "framing"}
+    tables = {group: factors(family) for group, family in chosen.items()}
+    fields = {"light": _unit(rng.uniform(0, 2 * math.pi))}
+    fields.update(_dial_look(rng, tables["dial"]))
+    fields.update(_hands_look(rng, tables["hands"]))
+    fields.update(_bezel_look(rng, tables["bezel"]))
+    fields.update(_floor_look(rng, tables["floor"]))
+    fields.update(_glare_look(rng, tables["glare"], pose, fields["bezel_width"]))
+    fields.update(_camera_look(rng, tables["camera"]))
+    return Look(**fields, families=tuple(family.name for family in chosen.values()))
 
 
 # ====================================================================================
-# Static textures, built once per process
+# Per-image rendering
 # ====================================================================================
-
-def _font(cap_height: float) -> ImageFont.ImageFont:
-    """Pillow's own sans-serif (Aileron), so renders do not depend on the machine's fonts."""
-    size = int(round(cap_height / 0.72))
-    try:
-        font = ImageFont.load_default(size=size)
-    except TypeError:
-        # A tiny bitmap fallback would silently change the data set; better to say so.
-        raise RuntimeError("the clock renderer needs Pillow >= 10.1 (scalable built-in font)") from None
-    for _ in range(4):  # digits' height is not the em size; correct it
-        left, top, right, bottom = font.getbbox("0123456789", anchor="ls")
-        size = int(round(size * cap_height / (bottom - top)))
-        font = ImageFont.load_default(size=size)
-    return font
-
-
-def _draw_dial(res: int, pad: int) -> Image.Image:
-    """The dial's markings at high resolution: reflectance 255 = white paper."""
-    side = 2 * (res + pad)
-    img = Image.new("L", (side, side), 255)
-    draw = ImageDraw.Draw(img)
-    mid = side / 2
-
-    def at(radius: float, angle: float) -> tuple[float, float]:
-        return mid + radius * res * math.sin(angle), mid - radius * res * math.cos(angle)
-
-    dot_ring, dot_r = MINUTE_DOT
-    for m in range(60):
-        if m % 5:
-            x, y = at(dot_ring, math.radians(6 * m))
-            draw.ellipse([x - dot_r * res, y - dot_r * res, x + dot_r * res, y + dot_r * res], fill=int(255 * DOT_INK))
-    inner, outer, width = HOUR_BAR
-    for h in range(12):
-        ang = math.radians(30 * h)
-        ca, sa, hw = math.cos(ang), math.sin(ang), width / 2
-        corners = [at(r, ang) for r in (inner, outer)]
-        # offset sideways (perpendicular to the radius) by half the bar's width
-        poly = [(corners[0][0] - hw * res * ca, corners[0][1] - hw * res * sa),
-                (corners[1][0] - hw * res * ca, corners[1][1] - hw * res * sa),
-                (corners[1][0] + hw * res * ca, corners[1][1] + hw * res * sa),
-                (corners[0][0] + hw * res * ca, corners[0][1] + hw * res * sa)]
-        draw.polygon(poly, fill=int(255 * BAR_INK))
-    font = _font(NUMERAL_HEIGHT * res)
-    for n in range(1, 13):
-        x, y = at(NUMERAL_RADIUS, math.radians(30 * n))
-        left, top, right, bottom = font.getbbox(str(n), anchor="ls")
-        draw.text((x - (left + right) / 2, y - (top + bottom) / 2), str(n), font=font,
-                  fill=int(255 * NUMERAL_INK), anchor="ls")
-    return img
-
-
-@lru_cache(maxsize=1)
-def _dial_textures() -> tuple[tuple[int, np.ndarray], ...]:
-    """Prefiltered dial textures (texels per R, flat float32 reflectance with one spare row and column)."""
-    hires = _draw_dial(DIAL_TEXTURE_HIRES, DIAL_TEXTURE_PAD)
-    levels = []
-    for per_r in DIAL_TEXTURE_LEVELS:
-        side = round(hires.width * per_r / DIAL_TEXTURE_HIRES)
-        arr = np.asarray(hires.resize((side, side), Image.BOX), dtype=np.float32) / 255.0
-        arr = np.pad(arr, ((0, 1), (0, 1)), mode="edge")
-        levels.append((per_r, np.ascontiguousarray(arr)))
-    return tuple(levels)
-
-
-def _periodic_noise(rng: np.random.Generator, n: int, sigma_x: float, sigma_y: float) -> np.ndarray:
-    """Gaussian-blurred white noise that tiles seamlessly (blurred in Fourier space), unit variance."""
-    fx, fy = np.fft.fftfreq(n)[None, :], np.fft.fftfreq(n)[:, None]
-    response = np.exp(-2 * math.pi ** 2 * ((fx * sigma_x) ** 2 + (fy * sigma_y) ** 2))
-    out = np.fft.ifft2(np.fft.fft2(rng.standard_normal((n, n))) * response).real
-    return (out - out.mean()) / out.std()
-
-
-def _wood(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Planks along x: long grain streaks, wavy growth lines, per-plank tone, dark seams and butt joints."""
-    planks = int(rng.choice([8, 16]))
-    width = n // planks
-    yy = np.arange(n)[:, None].astype(float)
-    period = rng.uniform(6, 11)
-    grain = (0.45 * _periodic_noise(rng, n, 60, 1.6) + 0.2 * _periodic_noise(rng, n, 12, 3)
-             + 0.25 * _periodic_noise(rng, n, 25, 0.6))
-    wood = np.empty((n, n))
-    for k in range(planks):
-        rows = slice(k * width, (k + 1) * width)
-        # Each plank is cut from a different place in the tree: its own growth lines and tone.
-        warp = rng.uniform(2, 7) * _periodic_noise(rng, n, 70, 30)[rows]
-        lines = np.abs(np.sin(math.pi * (yy[rows] + warp + rng.uniform(0, period)) / period)) ** 6
-        tone = rng.normal(0, 0.55)
-        wood[rows] = np.roll(grain[rows], int(rng.integers(n)), axis=1) - 0.5 * lines + tone
-        joint = int(rng.integers(n))
-        wood[rows, joint:joint + 3] -= 1.8
-        wood[k * width:k * width + 3] = -2.6 + 0.4 * rng.standard_normal((3, n))
-        wood[k * width + 3] -= 0.8  # seams have a soft shoulder
-    return wood + 0.5 * _periodic_noise(rng, n, 90, 90)
-
-
-def _cell_tones(rng: np.random.Generator, rows: np.ndarray, cols: np.ndarray, spread: float) -> np.ndarray:
-    """A random tone per (row, col) cell of a weave: real fibres differ from stitch to stitch."""
-    table = rng.normal(0.0, spread, (int(rows.max()) + 1, int(cols.max()) + 1))
-    return table[rows.astype(int), cols.astype(int)]
-
-
-def _mat(rng: np.random.Generator, n: int, kind: int) -> np.ndarray:
-    """Floor mats: knitted rows of slanted stitches, ribbed coir, or a coarse plain weave."""
-    yy, xx = np.mgrid[0:n, 0:n].astype(float)
-    if kind == 0:  # rows of short slanted stitches, slant alternating by row (knit / herringbone)
-        row_h, stitch_w = 8, 8
-        row = yy // row_h
-        slant = np.where(row % 2 == 0, 0.8, -0.8)
-        u = xx + slant * (yy % row_h)
-        col = (u // stitch_w) % (n // stitch_w)
-        bump = np.sin(math.pi * (u % stitch_w) / stitch_w) * np.sin(math.pi * ((yy % row_h) + 0.5) / row_h)
-        mat = 1.6 * bump ** 1.5 + _cell_tones(rng, row, col, 0.45)
-    elif kind == 1:  # ribbed coir: parallel cords, each with its own tone and stringy fibres
-        rib = 7
-        row = yy // rib
-        profile = np.sin(math.pi * ((yy % rib) + 0.5) / rib) ** 0.7
-        mat = 1.5 * profile + _cell_tones(rng, row, xx // 64, 0.35) + 0.6 * _periodic_noise(rng, n, 10, 0.7)
-    else:  # coarse plain weave: blocks of strands alternating direction, each block its own tone
-        cell = 8
-        row, col = yy // cell, xx // cell
-        across = np.where((row + col) % 2 == 0, yy % cell, xx % cell)
-        mat = np.abs(np.sin(math.pi * (across + 0.5) / (cell / 2))) + _cell_tones(rng, row, col, 0.4)
-        mat = mat - 0.9 * (((xx % cell) < 1) | ((yy % cell) < 1))
-    return mat + 0.3 * _periodic_noise(rng, n, 0.8, 0.8) + 0.35 * _periodic_noise(rng, n, 80, 80)
-
-
-@lru_cache(maxsize=1)
-def _background_textures() -> tuple[np.ndarray, ...]:
-    """Tileable floor textures, flat float32, zero mean and unit spread."""
-    out = []
-    for i, seed in enumerate(BACKGROUND_SEEDS):
-        rng = np.random.default_rng([TEXTURE_SEED, seed])
-        tex = _wood(rng, BACKGROUND_TEXELS) if i < WOOD_COUNT else _mat(rng, BACKGROUND_TEXELS, i - WOOD_COUNT)
-        tex = (tex - tex.mean()) / tex.std()
-        out.append(np.ascontiguousarray(tex.ravel(), dtype=np.float32))
-    return tuple(out)
-
 
 @lru_cache(maxsize=2)
 def _pixel_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -439,16 +214,17 @@ def _pixel_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
     return coords[None, :], coords[:, None]
 
 
-def warm_up() -> None:
-    """Build the per-process textures now (before forking workers, so they inherit them)."""
-    _dial_textures()
-    _background_textures()
+def warm_up(style: Style | str | None = None) -> None:
+    """Build the per-process textures the style can use now (before forking workers, so they inherit them)."""
+    style = parse_style(style)
+    for family in style.in_group("dial"):
+        dial_textures(factors(family)["face"])
+    for family in style.in_group("floor"):
+        kind, variants = factors(family)["textures"]
+        for variant in range(variants):
+            floor_texture(kind, variant)
     _pixel_grid(RENDER_SIZE)
 
-
-# ====================================================================================
-# Per-image rendering
-# ====================================================================================
 
 def _clip01(x: np.ndarray) -> np.ndarray:
     return np.minimum(np.maximum(x, 0.0, out=x), 1.0, out=x)
@@ -459,25 +235,31 @@ def _coverage(signed_distance: np.ndarray, pixels_per_r: float) -> np.ndarray:
     return _clip01(signed_distance * pixels_per_r + 0.5)
 
 
-def _bar_distance(a, b, angle_deg: float, length: float, width: float) -> np.ndarray:
-    """Signed distance (positive inside) to a square-ended hand pointing at angle_deg from 12."""
+def _hand_distance(a, b, angle_deg: float, length: float, width: float, tail: float, tapered: bool) -> np.ndarray:
+    """Signed distance (positive inside) to a hand pointing at angle_deg from 12: a square-ended bar, or one that
+    narrows to a quarter of its width at the tip; `tail` R of it reaches back past the hub."""
     rad = math.radians(angle_deg)
     s, c = math.sin(rad), math.cos(rad)
     along = a * s - b * c
-    dist = np.minimum(width / 2 - np.abs(a * c + b * s), length - along)
-    return np.minimum(dist, along + HAND_TAIL, out=dist)
+    half = width / 2
+    if tapered:
+        half = half * (1.0 - 0.75 * np.clip(along * (1.0 / length), 0.0, 1.0))
+    dist = np.minimum(half - np.abs(a * c + b * s), length - along)
+    return np.minimum(dist, along + tail, out=dist)
 
 
-def _hands_coverage(a, b, hour: float, minute: float, pixels_per_r: float) -> np.ndarray:
+def _hands_coverage(a, b, hour: float, minute: float, pixels_per_r: float, look: Look) -> np.ndarray:
     hour_angle, minute_angle = hand_angles(hour, minute)
-    dist = np.maximum(_bar_distance(a, b, hour_angle, *HOUR_HAND), _bar_distance(a, b, minute_angle, *MINUTE_HAND))
-    dist = np.maximum(dist, HUB_RADIUS - np.sqrt(a * a + b * b), out=dist)
-    return _coverage(dist, pixels_per_r)
+    shape = (look.hand_tail, look.hand_shape == "tapered")
+    dist = np.maximum(_hand_distance(a, b, hour_angle, HOUR_HAND[0], HOUR_HAND[1] * look.hand_width, *shape),
+                      _hand_distance(a, b, minute_angle, MINUTE_HAND[0], MINUTE_HAND[1] * look.hand_width, *shape))
+    dist = np.maximum(dist, look.hub_radius - np.sqrt(a * a + b * b), out=dist)
+    return _coverage(dist, pixels_per_r / look.hand_softness)
 
 
-def _sample_dial(a, b, pixels_per_r: float) -> np.ndarray:
+def _sample_dial(face: str, a, b, pixels_per_r: float) -> np.ndarray:
     """Bilinear lookup in the prefiltered dial texture closest to the on-screen size."""
-    per_r, tex = min(_dial_textures(), key=lambda lv: abs(lv[0] - pixels_per_r))
+    per_r, tex = min(dial_textures(face), key=lambda lv: abs(lv[0] - pixels_per_r))
     side = tex.shape[1]
     flat = tex.ravel()
     centre = (side - 1) / 2 - 0.5
@@ -494,22 +276,29 @@ def _sample_dial(a, b, pixels_per_r: float) -> np.ndarray:
     return top + fy * (bottom - top)
 
 
-def _sample_background(look: Look, a, b) -> np.ndarray:
-    """Nearest-texel lookup (the aliasing is part of the look) in a tiling floor texture."""
-    t = look.background_transform
-    wrap = BACKGROUND_TEXELS - 1
+def _sample_floor(look: Look, a, b) -> np.ndarray:
+    """Nearest-texel lookup (the aliasing is part of the course's look) in a tiling floor texture, blended
+    towards its defocused copy by the look's floor softness."""
+    t = look.floor_transform
+    wrap = FLOOR_TEXELS - 1
     # A large positive bias keeps truncation towards zero equal to floor.
-    bias = BACKGROUND_TEXELS * 64
+    bias = FLOOR_TEXELS * 64
     tx = (t[0] * a + t[1] * b + (t[2] + bias)).astype(np.int32) & wrap
     ty = (t[3] * a + t[4] * b + (t[5] + bias)).astype(np.int32) & wrap
-    tex = _background_textures()[look.background]
-    return tex.take(ty * BACKGROUND_TEXELS + tx)
+    idx = ty * FLOOR_TEXELS + tx
+    sharp, soft = floor_texture(*look.floor)
+    if look.floor_softness < 0.02:
+        return sharp.take(idx)
+    value = soft.take(idx)
+    if look.floor_softness < 0.98:
+        value += (1.0 - look.floor_softness) * (sharp.take(idx) - value)
+    return value
 
 
 class _Rays:
     """Camera rays for every pixel, intersected with planes parallel to the dial."""
 
-    def __init__(self, cam: _Camera, size: int):
+    def __init__(self, cam: Camera, size: int):
         xs, ys = _pixel_grid(size)
         m = cam.ray_matrix.astype(np.float32)
         self.da = (m[0, 0] * xs + m[0, 2]) + m[0, 1] * ys
@@ -527,21 +316,23 @@ class _Rays:
 
 def _dial_layer(rays: _Rays, hour, minute, look: Look, k: float, a0, b0, r0) -> np.ndarray:
     """What shows through the bezel's opening, before the glass: dial, marks, hands, shadows."""
-    refl = _sample_dial(a0, b0, k)
+    refl = _sample_dial(look.dial_face, a0, b0, k)
+    if look.ink != 1.0:
+        refl = refl * look.ink + (1.0 - look.ink)
     lx, ly = look.light
     # The hands float above the dial; their shadow falls away from the light.
-    shadow = _hands_coverage(a0 + 0.025 * lx, b0 + 0.025 * ly, hour, minute, k * 0.5)
+    shadow = _hands_coverage(a0 + 0.025 * lx, b0 + 0.025 * ly, hour, minute, k * 0.5, look)
     refl *= 1.0 - 0.2 * shadow
     ah, bh, _ = rays.at_height(HAND_HEIGHT)
-    hands = _hands_coverage(ah, bh, hour, minute, k)
+    hands = _hands_coverage(ah, bh, hour, minute, k, look)
     refl += (look.hand_level / look.dial_level - refl) * hands
     ga, gb = look.dial_gradient
     illum = look.dial_level * (1.0 + ga * a0 + gb * b0)
-    # The bezel's wall shades a crescent of the dial on the side towards the light.
+    # The bezel's wall shades a crescent of the dial on the side towards the light; the rim may darken.
     sa, sb = a0 - 0.16 * lx, b0 - 0.16 * ly
     rim = _clip01((np.sqrt(sa * sa + sb * sb) - 0.97) * 8.0)
     r2 = r0 * r0
-    illum *= 1.0 - 0.22 * rim - 0.16 * r2 * r2
+    illum *= 1.0 - look.wall_shade * rim - look.dial_vignette * r2 * r2
     return illum * refl
 
 
@@ -553,12 +344,14 @@ def _inner_wall(look: Look, r_top, r0, a0, b0) -> np.ndarray:
 
 
 def _glass(look: Look, value, a_top, b_top, r_top) -> np.ndarray:
-    """Reflections on the glass: the round glare that can wash out hands, and bright arcs at the rim."""
+    """Reflections on the glass: a round glare, from a small spot to a broad wash, that can wash out hands, and
+    bright arcs at the rim."""
     if look.glare is not None:
-        ga, gb, radius, strength = look.glare
+        ga, gb, radius, strength, halo = look.glare
         da, db = a_top - ga, b_top - gb
         d2 = da * da + db * db
-        glow = strength * np.exp(d2 * (-1.0 / (radius * radius))) + 0.4 * strength * np.exp(d2 * (-0.16 / (radius * radius)))
+        glow = strength * np.exp(d2 * (-1.0 / (radius * radius)))
+        glow += halo * strength * np.exp(d2 * (-0.16 / (radius * radius)))
         value += (262.0 - value) * _clip01(glow)
     if look.arc is not None:
         ca, cb, strength = look.arc
@@ -569,15 +362,15 @@ def _glass(look: Look, value, a_top, b_top, r_top) -> np.ndarray:
 
 
 def _bezel_top(look: Look, a, b, r, k: float) -> np.ndarray:
-    """The bezel's rounded top face, the bright lip at its inner edge and an occasional glint."""
+    """The bezel's rounded top face, the lip at its inner edge and an occasional glint."""
     lx, ly = look.light
     facing = (a * lx + b * ly) / np.maximum(r, 1e-3)
-    slope = (r - (1 + BEZEL_WIDTH / 2)) * (2 / BEZEL_WIDTH)  # -1 at the inner edge, +1 at the outer
+    slope = (r - (1 + look.bezel_width / 2)) * (2 / look.bezel_width)  # -1 at the inner edge, +1 at the outer
     shade = slope * facing
     value = look.bezel_level * (1.0 + 0.2 * shade)
     value += 35.0 * _clip01(shade - 0.6)
     lip = _coverage(1.0 + LIP_WIDTH - r, k)
-    value += (look.dial_level * (0.62 + 0.15 * facing) - value) * lip
+    value += (look.dial_level * (0.62 + 0.15 * facing) - value) * (look.lip * lip)
     if look.glint is not None:
         ga, gb, strength = look.glint
         da, db = a - ga, b - gb
@@ -593,17 +386,18 @@ def _case_side(look: Look, a, b, r) -> np.ndarray:
 
 def _floor(look: Look, a, b, r) -> np.ndarray:
     """The surface the clock lies on, with a soft contact shadow around the case."""
-    value = look.background_mean + look.background_spread * _sample_background(look, a, b)
-    contact = _clip01((1 + BEZEL_WIDTH + 0.14 - r) * 7.0)
+    value = look.floor_mean + look.floor_spread * _sample_floor(look, a, b)
+    contact = _clip01((1 + look.bezel_width + 0.14 - r) * 7.0)
     value *= 1.0 - 0.3 * contact
     return value
 
 
-def _render_float(hour: float, minute: float, pose: Pose, look: Look, noise: np.ndarray | None) -> np.ndarray:
-    cam = _camera(pose)
+def _render_float(hour: float, minute: float, pose: Pose, look: Look) -> np.ndarray:
+    """The scene in float grey levels, before the camera's blur, tone and noise."""
+    cam = camera(pose)
     k = cam.pixels_per_r
     rays = _Rays(cam, RENDER_SIZE)
-    outer = 1.0 + BEZEL_WIDTH
+    outer = 1.0 + look.bezel_width
     a_top, b_top, r_top = rays.at_height(BEZEL_HEIGHT)
     a0, b0, r0 = rays.at_height(0.0)
     a_f, b_f, r_f = rays.at_height(-CASE_DEPTH)
@@ -623,13 +417,7 @@ def _render_float(hour: float, minute: float, pose: Pose, look: Look, noise: np.
     gx, gy = look.image_gradient
     xs, ys = _pixel_grid(RENDER_SIZE)
     value *= (1.0 + gx * (xs / RENDER_SIZE - 0.5)) + gy * (ys / RENDER_SIZE - 0.5)
-    if noise is not None:
-        value += noise
     return value
-
-
-def _to_uint8(value: np.ndarray) -> np.ndarray:
-    return np.clip(value + 0.5, 0, 255).astype(np.uint8)
 
 
 def downsample(image150: np.ndarray) -> np.ndarray:
@@ -641,31 +429,34 @@ def render_clock(hour: float, minute: float, pose: Pose, look: Look | None = Non
                  rng: np.random.Generator | None = None) -> np.ndarray:
     """One clock image (size x size uint8) for a given time, pose and look.
 
-    look=None uses NEUTRAL_LOOK (no glare, no noise). Sensor noise is drawn from `rng`
-    when the look asks for it (a fixed generator if rng is None).
+    look=None uses NEUTRAL_LOOK (no glare, no blur, no noise). Sensor noise is drawn from `rng` when the look
+    asks for it (a fixed generator if rng is None).
     """
-    _check_size(size)
+    check_size(size)
     look = NEUTRAL_LOOK if look is None else look
-    noise = None
-    if look.noise_sigma > 0:
-        rng = np.random.default_rng(0) if rng is None else rng
-        noise = rng.standard_normal((RENDER_SIZE, RENDER_SIZE), dtype=np.float32) * np.float32(look.noise_sigma)
-    image = _to_uint8(_render_float(hour, minute, pose, look, noise))
+    scene = _render_float(hour, minute, pose, look)
+    image = photograph(scene, look.blur, look.stretch, look.gamma, look.noise_sigma, look.jpeg_quality, rng)
     return image if size == RENDER_SIZE else downsample(image)
 
 
 def pose_rotations(seed: int, indices) -> np.ndarray:
-    """The in-plane rotation (degrees, clockwise, 0 = 12 at the top) of images `indices` of a seeded set, without
-    rendering them: `render_random` draws each pose first from its own generator."""
-    return np.array([sample_pose(np.random.default_rng([seed, int(i)])).rotation for i in np.ravel(indices)])
+    """The in-plane rotation (degrees, clockwise, 0 = 12 at the top) of images `indices` of a seeded set, whatever
+    its style, without rendering them: each image's rotation is the first draw of its own generator."""
+    return np.array([draw_rotation(np.random.default_rng([seed, int(i)])) for i in np.ravel(indices)])
 
 
-def render_random(hour: float, minute: float, seed: int, index: int, size: int = RENDER_SIZE) -> np.ndarray:
-    """The image number `index` of a seeded set: pose, look and noise all come from (seed, index)."""
+def _render_indexed(hour: float, minute: float, seed: int, index: int, size: int,
+                    style: Style) -> tuple[np.ndarray, tuple[str, ...]]:
     rng = np.random.default_rng([seed, index])
-    pose = sample_pose(rng)
-    look = sample_look(rng, pose)
-    return render_clock(hour, minute, pose, look, size=size, rng=rng)
+    pose = sample_pose(rng, style)
+    look = sample_look(rng, pose, style)
+    return render_clock(hour, minute, pose, look, size=size, rng=rng), (pose.framing, *look.families)
+
+
+def render_random(hour: float, minute: float, seed: int, index: int, size: int = RENDER_SIZE,
+                  style: Style | str | None = None) -> np.ndarray:
+    """The image number `index` of a seeded set: pose, look and noise all come from (seed, index) and the style."""
+    return _render_indexed(hour, minute, seed, index, size, parse_style(style))[0]
 
 
 # ====================================================================================
@@ -675,12 +466,14 @@ def render_random(hour: float, minute: float, seed: int, index: int, size: int =
 _SERIAL_BELOW = 64  # a pool costs more than it saves on a handful of images
 
 
-def _render_chunk(job: tuple[np.ndarray, np.ndarray, np.ndarray, int, int]) -> np.ndarray:
-    hours, minutes, indices, size, seed = job
+def _render_chunk(job: tuple[np.ndarray, np.ndarray, np.ndarray, int, int, Style]) -> tuple[np.ndarray, np.ndarray]:
+    hours, minutes, indices, size, seed, style = job
     out = np.empty((len(indices), size, size), dtype=np.uint8)
+    codes = np.empty((len(indices), len(GROUPS)), dtype=np.uint8)
     for i, (h, m, idx) in enumerate(zip(hours, minutes, indices)):
-        out[i] = render_random(float(h), float(m), seed, int(idx), size)
-    return out
+        out[i], names = _render_indexed(float(h), float(m), seed, int(idx), size, style)
+        codes[i] = family_codes(names)
+    return out, codes
 
 
 def _pool_context():
@@ -695,13 +488,15 @@ def _default_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def render_times(hours: np.ndarray, minutes: np.ndarray, size: int = RENDER_SIZE, seed: int = 0,
-                 workers: int | None = None) -> np.ndarray:
-    """Images (N, size, size) uint8 for arbitrary given times (e.g. extra training data on the fly).
+def render_batch(hours: np.ndarray, minutes: np.ndarray, size: int = RENDER_SIZE, seed: int = 0,
+                 workers: int | None = None, style: Style | str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, size, size) uint8 for the given times, and the style family each came from in each group
+    (N, len(GROUPS)) as names, in GROUPS' order.
 
-    Image i depends only on (seed, i, hours[i], minutes[i]), never on `workers`.
+    Image i depends only on (seed, i, hours[i], minutes[i], style), never on `workers`.
     """
-    _check_size(size)
+    check_size(size)
+    style = parse_style(style)
     hours, minutes = np.asarray(hours).ravel(), np.asarray(minutes).ravel()
     if hours.shape != minutes.shape:
         raise ValueError(f"hours and minutes differ in length: {hours.shape[0]} vs {minutes.shape[0]}")
@@ -710,18 +505,30 @@ def render_times(hours: np.ndarray, minutes: np.ndarray, size: int = RENDER_SIZE
     workers = (os.cpu_count() or 1) if workers is None else int(workers)
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    warm_up()
+    warm_up(style)
     # A daemonic process (say, a data-loader worker) may not start a pool of its own.
     if workers == 1 or count < _SERIAL_BELOW or multiprocessing.current_process().daemon:
-        return _render_chunk((hours, minutes, indices, size, seed))
+        images, codes = _render_chunk((hours, minutes, indices, size, seed, style))
+        return images, family_names(codes)
     chunk = int(min(400, max(16, math.ceil(count / (workers * 6)))))
-    jobs = [(hours[s:s + chunk], minutes[s:s + chunk], indices[s:s + chunk], size, seed)
+    jobs = [(hours[s:s + chunk], minutes[s:s + chunk], indices[s:s + chunk], size, seed, style)
             for s in range(0, count, chunk)]
-    out = np.empty((count, size, size), dtype=np.uint8)
+    images = np.empty((count, size, size), dtype=np.uint8)
+    codes = np.empty((count, len(GROUPS)), dtype=np.uint8)
     with _pool_context().Pool(min(workers, len(jobs)), initializer=_default_signals) as pool:
-        for start, block in zip(range(0, count, chunk), pool.imap(_render_chunk, jobs)):
-            out[start:start + len(block)] = block
-    return out
+        for start, (block, block_codes) in zip(range(0, count, chunk), pool.imap(_render_chunk, jobs)):
+            images[start:start + len(block)] = block
+            codes[start:start + len(block)] = block_codes
+    return images, family_names(codes)
+
+
+def render_times(hours: np.ndarray, minutes: np.ndarray, size: int = RENDER_SIZE, seed: int = 0,
+                 workers: int | None = None, style: Style | str | None = None) -> np.ndarray:
+    """Images (N, size, size) uint8 for arbitrary given times (e.g. extra training data on the fly).
+
+    Image i depends only on (seed, i, hours[i], minutes[i], style), never on `workers`.
+    """
+    return render_batch(hours, minutes, size=size, seed=seed, workers=workers, style=style)[0]
 
 
 def clock_labels(count: int = 18000) -> np.ndarray:
@@ -732,11 +539,14 @@ def clock_labels(count: int = 18000) -> np.ndarray:
     return np.stack([minute_of_dial // 60, minute_of_dial % 60], axis=1)
 
 
-def render_clocks(count: int = 18000, size: int = RENDER_SIZE, seed: int = 0,
-                  workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def render_clocks(count: int = 18000, size: int = RENDER_SIZE, seed: int = 0, workers: int | None = None,
+                  style: Style | str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The course's format: images (count, size, size) uint8, labels (count, 2) int64 [hour 0-11, minute 0-59],
     sorted by time from 0:00 to 11:59 with count/720 images per minute (when count is not a multiple of 720,
-    spread times as evenly as possible, still sorted)."""
-    _check_size(size)
+    spread times as evenly as possible, still sorted).
+
+    `style` keeps or leaves out families of looks (clock_styles.py); `style=withheld(s)` renders only what the
+    style `s` leaves out, a test set for a model trained on `s`."""
+    check_size(size)
     labels = clock_labels(count)
-    return render_times(labels[:, 0], labels[:, 1], size=size, seed=seed, workers=workers), labels
+    return render_times(labels[:, 0], labels[:, 1], size=size, seed=seed, workers=workers, style=style), labels
