@@ -1,7 +1,7 @@
 """Labels only, from scratch: can the public anchors' kind of network read our rendered clocks from hour and minute?
 
     python benchmarks/labels_only_towers.py --folder <course-format folder> [--size 75] [--epochs 40]
-        [--relative 1] [--minutes 80]
+        [--relative 1] [--minutes 80] [--norm none]
 
 The network the anchors used on the course's data: plain 3x3 convolutions with max pooling, then Flatten (so
 position is kept) and a dense tower per output, a 12-way hour softmax and the minute as sin/cos, no rotation
@@ -34,6 +34,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--dense", type=int, default=256, help="units of each output's dense tower")
     p.add_argument("--relative", type=float, default=0.0, help="loss weight of the hands' relative angle (0: none)")
     p.add_argument("--minutes", type=float, default=80.0, help="stop after this many minutes")
+    p.add_argument("--norm", choices=("batch", "none"), default="batch",
+                   help="batch normalization after each convolution, or none (as the anchors)")
     return p.parse_args()
 
 
@@ -53,6 +55,8 @@ def network(args):
     from models.normalization import batch_norm
 
     def convolution(x, width):
+        if args.norm == "none":
+            return layers.Conv2D(width, 3, padding="same", activation="relu", kernel_initializer="he_normal")(x)
         return layers.ReLU()(batch_norm()(layers.Conv2D(width, 3, padding="same", use_bias=False)(x)))
 
     inputs = keras.Input((args.size, args.size, 1), dtype="uint8")
@@ -107,7 +111,7 @@ def epoch_report(args, train_count: int):
 
         def on_epoch_end(self, epoch, logs=None):
             cse = "time_cse" if "time_cse" in logs else "cse"
-            line = {"size": args.size, "relative": args.relative, "epoch": epoch + 1,
+            line = {"size": args.size, "relative": args.relative, "norm": args.norm, "epoch": epoch + 1,
                     "train_cse": round(logs[cse], 1), "val_cse": round(logs["val_" + cse], 1),
                     "images_per_second": round(train_count / (time.perf_counter() - self.began)),
                     "elapsed_s": round(time.perf_counter() - started)}

@@ -1,6 +1,7 @@
 """The clock reader's network: a small residual CNN on the grey image, and one of the time heads on top.
 
-Every representation in a comparison shares this backbone; only the head differs.
+Every representation in a comparison shares this backbone; only the head differs. The polar head is the exception:
+a network of its own on the image unwrapped around its centre (models/polar_reader.py), with no backbone.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 from keras import layers
 
 from models.normalization import batch_norm
+from models.polar_reader import build_polar_network
 from models.time_heads import HeadSpec, cse_metric, loss_function, output_layer
 
 
@@ -51,6 +53,8 @@ def build_clock_model(spec: HeadSpec, image_size: int, backbone: Backbone = Back
     random anyway, so rotation keeps the label; mirroring would not, and is never used.
     """
     inputs, pixels = scaled_input(image_size, augment)
+    if spec.head == "polar":  # its own network; `backbone` does not apply
+        return keras.Model(inputs, build_polar_network(image_size)(pixels), name="clock_polar")
     features = build_backbone(image_size, backbone)(pixels)
     return keras.Model(inputs, output_layer(spec, features), name=f"clock_{spec.head}")
 

@@ -8,6 +8,9 @@ decoded prediction, serves every head, multi-head ones included.
     regression      hours as one float (3:30 -> 3.5), loss mae, mse or circular, decoded modulo 12
     multihead       a 12-class hour head and a minute head (regression, or periodic sin/cos)
     periodic        sin/cos of the hand angles (hour hand, or both), decoded with atan2
+    polar           a network of its own (models/polar_reader.py), from labels alone: three distributions over the
+                    angles (N, 3 x 128), where the minute hand and the hour hand lie from the 12 and from each other,
+                    decoded from their circular means
 """
 from __future__ import annotations
 
@@ -19,8 +22,9 @@ import numpy as np
 from keras import layers, ops
 
 from models.common_sense_error import MINUTES_ON_DIAL, common_sense_error
+from models.polar_reader import hand_readings, polar_loss
 
-HEADS = ("classification", "regression", "multihead", "periodic")
+HEADS = ("classification", "regression", "multihead", "periodic", "polar")
 REGRESSION_LOSSES = ("mae", "mse", "circular")
 MINUTE_HEADS = ("regression", "periodic")
 HANDS = ("hour", "both")
@@ -53,8 +57,8 @@ class HeadSpec:
         """A short name for tables: the representation and its one distinguishing option."""
         return {"classification": f"classification-{self.n_classes}", "regression": f"regression-{self.loss}",
                 "multihead": f"multihead-{self.minute_head}",
-                "periodic": f"periodic-{self.hands}" + (f"-{self.decoding}" if self.hands == "both" else "")}[
-            self.head]
+                "periodic": f"periodic-{self.hands}" + (f"-{self.decoding}" if self.hands == "both" else ""),
+                "polar": "polar"}[self.head]
 
 
 def as_minutes(y_true):
@@ -75,6 +79,8 @@ def sin_cos(fraction_of_turn):
 
 def output_layer(spec: HeadSpec, features):
     """The head's output tensor on top of the backbone's features (one tensor, several heads concatenated)."""
+    if spec.head == "polar":
+        raise ValueError("the polar head is a network of its own (models/polar_reader.py), not a layer on a backbone")
     if spec.head == "classification":
         return layers.Dense(spec.n_classes, activation="softmax", name="time_classes")(features)
     if spec.head == "regression":
@@ -119,8 +125,11 @@ def loss_function(spec: HeadSpec):
             targets += [*sin_cos(ops.mod(t, 60.0) / 60.0)]
         return ops.sum(ops.square(y_pred - ops.stack(targets, axis=1)), axis=1)
 
+    def polar(y_true, y_pred):
+        return polar_loss(as_minutes(y_true), y_pred)
+
     return {"classification": classification, "regression": regression, "multihead": multihead,
-            "periodic": periodic}[spec.head]
+            "periodic": periodic, "polar": polar}[spec.head]
 
 
 def decode(spec: HeadSpec, y_pred):
@@ -139,6 +148,8 @@ def decode(spec: HeadSpec, y_pred):
         else:
             minute = angle(y_pred[:, 12], y_pred[:, 13]) / TWO_PI * 60.0
         return hour * 60.0 + minute
+    if spec.head == "polar":
+        return consistent_time(*hand_readings(y_pred))
     hour_hand = angle(y_pred[:, 0], y_pred[:, 1]) / TWO_PI * MINUTES_ON_DIAL
     if spec.hands == "hour":
         return hour_hand
@@ -146,11 +157,17 @@ def decode(spec: HeadSpec, y_pred):
     if spec.decoding == "independent":
         # The hour as the hour hand alone shows it (read to the nearest minute), whatever the minute hand says.
         return ops.mod(ops.floor(ops.round(hour_hand) / 60.0), 12.0) * 60.0 + minute
-    # The hour hand says roughly where we are; the minute hand says exactly how far past the hour.
-    # Take the hour whose "hour + minute/60" lies nearest to the hour hand, so 2:58 with the hour hand just
-    # short of 3 reads 2:58 and not 3:58.
+    return consistent_time(minute, hour_hand)
+
+
+def consistent_time(minute, hour_hand):
+    """The time from the minute (0-60) and where the hour hand points (minutes past 12, 0-720), in [0, 720).
+
+    The hour hand says roughly where we are; the minute hand says exactly how far past the hour. Take the hour
+    whose "hour + minute/60" lies nearest to the hour hand, so 2:58 with the hour hand just short of 3 reads 2:58
+    and not 3:58. (The last mod: in float32, 11 hours and a minute a hair short of 60 make 720.)"""
     hour = ops.mod(ops.round((hour_hand - minute) / 60.0), 12.0)
-    return hour * 60.0 + minute
+    return ops.mod(hour * 60.0 + minute, float(MINUTES_ON_DIAL))
 
 
 def on_circle_mean(values, period: float):
@@ -161,8 +178,8 @@ def on_circle_mean(values, period: float):
 
 def mean_outputs(spec: HeadSpec, outputs) -> np.ndarray:
     """Several views' head outputs for the same images ((views, N, width) or a list) as one (N, width): each part
-    averaged where it lives, probabilities and sin/cos pairs as they are, hours and minute fractions on their
-    circles (so 11.9 and 0.1 hours average to 12, not 6)."""
+    averaged where it lives, probabilities (the polar reader's distributions too) and sin/cos pairs as they are,
+    hours and minute fractions on their circles (so 11.9 and 0.1 hours average to 12, not 6)."""
     stack = np.asarray(outputs, dtype=np.float64)
     mean = stack.mean(axis=0)
     if spec.head == "regression":

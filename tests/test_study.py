@@ -327,7 +327,8 @@ def test_the_clock_comparison_trains_and_logs_each_head_type(study):
     assert {"comparison.csv", "comparison.md", "comparison.png"} <= study.artifacts(compare.info.run_id)
     table = study.table(compare.info.run_id, "comparison.csv")
     assert set(table["representation"]) == {"classification-24", "regression-circular", "multihead-periodic",
-                                            "periodic-both-consistent", "periodic-both-independent (same network)"}
+                                            "periodic-both-consistent", "periodic-both-independent (same network)",
+                                            "polar"}
     assert table["test_cse_mean"].between(0, 360).all() and table["val_cse_mean"].is_monotonic_increasing
     children = study.children(compare.info.run_id)
     # First the shared backbone, pretrained on the dial and the hands; every representation starts from it.
@@ -339,15 +340,20 @@ def test_the_clock_comparison_trains_and_logs_each_head_type(study):
     assert study.client.get_model_version(name, version).run_id == backbone[0].info.run_id
     assert {"dial_loss", "hands_loss", "val_dial_loss", "val_hands_loss"} <= set(backbone[0].data.metrics)
     children = [child for child in children if child.info.run_id != backbone[0].info.run_id]
-    assert len(children) == 4
+    assert len(children) == 5
     for child in children:
-        assert child.data.params["backbone"] == compare.data.tags["backbone_model_uri"]
+        own_network = child.data.tags["representation"] == "polar"
+        # The polar reader is a network of its own: no backbone, and labels only even on rendered clocks.
+        assert child.data.params["backbone"] == ("none" if own_network else compare.data.tags["backbone_model_uri"])
         assert child.info.status == "FINISHED"
         assert {"test_cse_mean", "test_cse_median", "test_cse_p90", "test_cse_max", "test_within_1", "test_within_5",
                 "test_within_10", "test_hour_error_share", "val_cse", "cse", "loss"} <= set(child.data.metrics)
         assert len(study.client.get_metric_history(child.info.run_id, "val_cse")) == 1  # one per epoch
         assert {"learning_curves.png", "cse_histogram.png", "cse_against_time.png", "hour_confusion.png",
                 "worst_24.png"} <= study.artifacts(child.info.run_id)
+        if own_network:
+            assert child.data.params["dial_supervision"] == "false" and "val_dial_loss" not in child.data.metrics
+            continue
         assert child.data.params["backbone.widths"] == "(8, 16, 32)"  # one backbone for the whole comparison
         # Rendered clocks: the network learns where the dial's 12 points beside the time.
         assert child.data.params["dial_supervision"] == "true" and "val_dial_loss" in child.data.metrics
@@ -386,7 +392,7 @@ def test_the_champion_is_registered_from_the_best_representation(study):
     run = study.client.get_run(champion.run_id)
     compare = study.runs("tags.step = 'clock_compare'")[0]
     assert run.data.tags["representation"] == compare.data.tags["best_representation"]
-    assert run.data.params["backbone"] == compare.data.tags["backbone_model_uri"]
+    assert run.data.params["backbone"] == (compare.data.tags["best_backbone_model_uri"] or "none")
 
 
 # The reruns ran in the background while the tests above read the first study; these wait for them.

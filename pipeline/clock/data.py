@@ -87,8 +87,9 @@ def dial_rotations(request: ClockRequest, splits: Splits, train_count: int, extr
 
 def dial_targets(request: ClockRequest, splits: Splits, train_count: int, extra: Split | None) -> dict | None:
     """The dial output's targets (sin and cos of each image's rotation, see `dial_rotations`); None when the data
-    is not the renderer's or the budget gives the dial no weight."""
-    if not request.budget.dial_weight:
+    is not the renderer's, the budget gives the dial no weight, or the head is a network of its own (it learns
+    from the labels alone)."""
+    if not request.budget.dial_weight or request.own_network:
         return None
     rotations = dial_rotations(request, splits, train_count, extra)
     if rotations is None:

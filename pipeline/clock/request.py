@@ -9,6 +9,9 @@ from pipeline.config import PROFILES, ClockBudget, get_profile
 from pipeline.errors import InputError
 
 SPLITS = ("80/10/10", "80/20")
+# Heads that are a network of their own (models/polar_reader.py): no pretrained backbone starts them, and they learn
+# from the labels alone, with no dial output.
+OWN_NETWORK_HEADS = ("polar",)
 EXPERIMENT = "tell-the-time"  # where clock runs go when no experiment is named
 
 
@@ -31,6 +34,11 @@ class ClockRequest:
     reference: str = ""             # a folder of genuine labelled images the logged reader reads after training
 
     @property
+    def own_network(self) -> bool:
+        """True for a head with a network of its own: no backbone, no dial output."""
+        return own_network(self.head)
+
+    @property
     def spec(self):
         """The head as a HeadSpec."""
         from models.time_heads import HeadSpec
@@ -43,6 +51,11 @@ class ClockRequest:
         from models.clock_net import Backbone
 
         return Backbone(**self.pretrained) if self.pretrained else Backbone(widths=tuple(self.budget.widths))
+
+
+def own_network(head: dict) -> bool:
+    """True when the head (HeadSpec fields) is a network of its own, which no pretrained backbone starts."""
+    return head.get("head") in OWN_NETWORK_HEADS
 
 
 def head_fields(args) -> dict:
@@ -61,7 +74,8 @@ def add_data_arguments(p) -> None:
     p.add_argument("--train-limit", type=cli.optional(int), default=None,
                    help="train on at most this many of the training split's images (default: the profile's)")
     p.add_argument("--augment", type=cli.boolean, default=True,
-                   help="random in-plane rotation while training (not with the dial output: it would falsify it)")
+                   help="random in-plane rotation while training (not with the dial output: it would falsify it; "
+                        "not for polar, whose output a turn does not change)")
     p.add_argument("--split", default="80/10/10", choices=SPLITS)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--source", default="synthetic", help="'synthetic' (the renderer) or a course-format folder")

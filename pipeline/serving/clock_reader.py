@@ -43,8 +43,8 @@ def own_modules(*names: str) -> list:
             sys.modules.update(held)
 
 
-clock_input, quarter_turns, time_heads = own_modules("models.clock_input", "models.quarter_turns",
-                                                     "models.time_heads")
+clock_input, polar_reader, quarter_turns, time_heads = own_modules(
+    "models.clock_input", "models.polar_reader", "models.quarter_turns", "models.time_heads")
 as_grey_batch, resize_to = clock_input.as_grey_batch, clock_input.resize_to
 read_outputs = quarter_turns.read_outputs
 HeadSpec, decode, to_whole_minutes = time_heads.HeadSpec, time_heads.decode, time_heads.to_whole_minutes
@@ -72,8 +72,10 @@ class ClockReader(mlflow.pyfunc.PythonModel):
         self.image_size = int(config["image_size"])
         # Readers logged before quarter-turn averaging read each image once.
         self.quarter_turns = bool(config.get("quarter_turns", False))
-        # The training loss is a closure of the head; inference needs only the layers.
-        self.network = keras.saving.load_model(context.artifacts["keras_model"], compile=False)
+        # The training loss is a closure of the head; inference needs only the layers. The polar reader's own
+        # layers are taken from this reader's `models`, whichever copy registered its names last.
+        with keras.saving.custom_object_scope(polar_reader.CUSTOM_OBJECTS):
+            self.network = keras.saving.load_model(context.artifacts["keras_model"], compile=False)
 
     def predict(self, context, model_input, params=None):
         try:

@@ -2,6 +2,7 @@
 
     python -m pipeline.steps.clock --head periodic --profile quick [--image-size 150] [--register true]
         [--backbone models:/clock-backbone/3] [--source <course-format folder>] [--reference <folder>]
+    python -m pipeline.steps.clock --head polar --source <course-format folder>   # from labels alone
 
 Logs per-epoch loss and validation CSE, the test CSE summary, error plots, the 24 worst test images, and the
 model as the pyfunc clock reader; with --register, registers it as `clock-reader` and moves the `champion`
@@ -11,8 +12,12 @@ reader starts from that pretrained backbone (pipeline/clock/backbone.py) and is 
 files named with their time as HH-MM) and the run logs each image's CSE, their mean and a contact sheet; they are
 never trained on, nor used to choose anything.
 
-Bad input (a backbone URI with no model behind it, or one pretrained for another image size) stops the step with
-one line before TensorFlow loads, any data is prepared or any run is started: Keras is imported after the check.
+With --head polar, the reader is a network of its own on the image unwrapped around its centre
+(models/polar_reader.py), learned from the labels alone: no backbone, no dial output.
+
+Bad input (a backbone URI with no model behind it, one pretrained for another image size, or any backbone for the
+polar head) stops the step with one line before TensorFlow loads, any data is prepared or any run is started:
+Keras is imported after the check.
 A reference folder with no labelled images, or an unreadable one among them, stops it with one line before any
 data is prepared or any run is started.
 """
@@ -27,6 +32,7 @@ from pipeline.clock.request import (
     ClockRequest,
     add_data_arguments,
     head_fields,
+    own_network,
     request_from,
 )
 from pipeline.datasets.reference_images import read_reference
@@ -59,7 +65,8 @@ def clock(request: ClockRequest) -> dict:
 def build_parser():
     # The head's options are checked by HeadSpec (models/time_heads.py, which loads Keras) once the backbone is.
     p = cli.parser(__doc__.splitlines()[0])
-    p.add_argument("--head", default="periodic", help="classification, regression, multihead or periodic")
+    p.add_argument("--head", default="periodic", help="classification, regression, multihead, periodic or polar "
+                   "(the unwrapped reader, from labels alone; docs/clock.md)")
     p.add_argument("--n-classes", type=int, default=720, help="classification: classes over the 720 minutes")
     p.add_argument("--loss", default="mae", help="regression loss: mae, mse or circular")
     p.add_argument("--minute-head", default="regression", help="multihead's minute head: regression or periodic")
@@ -79,6 +86,9 @@ def build_parser():
 
 
 def run(args) -> dict:
+    if args.backbone and own_network(head_fields(args)):
+        raise InputError(None, f"head {args.head} is a network of its own (the image unwrapped around its centre); "
+                               f"a pretrained backbone ({args.backbone}) does not apply to it")
     request = resolve(request_from(args, head_fields(args), args.budget))
     try:
         from models.time_heads import HeadSpec

@@ -5,7 +5,9 @@
 Every representation starts from one backbone pretrained first, in a nested `clock-backbone` run, on where the
 dial's 12 and the hands point in rendered clocks (pipeline/clock/backbone.py; for a course-format folder, whose
 poses nobody knows, on rendered clocks of the same size, the representations then learning the folder's labels
-alone), or from the backbone --backbone names; the parent tags its model URI (`backbone_model_uri`).
+alone), or from the backbone --backbone names; the parent tags its model URI (`backbone_model_uri`). The polar
+reader (models/polar_reader.py) is a network of its own and starts from no backbone: on every source it learns from
+the labels alone.
 The parent logs the comparison table (CSV and Markdown), ranked by validation CSE, a bar chart of validation and
 test CSE per representation, and tags the winner, chosen on validation.
 """
@@ -19,23 +21,26 @@ import pandas as pd
 from pipeline import cli, plots
 from pipeline.clock.backbone import pretrain, resolve
 from pipeline.clock.data import load_clock_data, synthetic
-from pipeline.clock.request import EXPERIMENT, ClockRequest, add_data_arguments, request_from
+from pipeline.clock.request import EXPERIMENT, ClockRequest, add_data_arguments, own_network, request_from
 from pipeline.config import get_profile
 from pipeline.datasets.splits import Splits
 from pipeline.errors import InputError
 from pipeline.tracking import runs
 
 # The representations compared, as HeadSpec fields. The periodic model with both hands is also read with the
-# independent decoding (a second row, same network), to show what making hour and minute agree is worth.
+# independent decoding (a second row, same network), to show what making hour and minute agree is worth. The polar
+# reader is a network of its own, built to learn from labels alone; it starts from no backbone.
 REPRESENTATIONS = [
     *({"head": "classification", "n_classes": n} for n in (24, 72, 144, 360, 720)),
     *({"head": "regression", "loss": loss} for loss in ("mae", "mse", "circular")),
     *({"head": "multihead", "minute_head": minute} for minute in ("regression", "periodic")),
     {"head": "periodic", "hands": "hour"},
     {"head": "periodic", "hands": "both", "decoding": "consistent"},
+    {"head": "polar"},
 ]
 ONE_PER_HEAD = [{"head": "classification", "n_classes": 24}, {"head": "regression", "loss": "circular"},
-                {"head": "multihead", "minute_head": "periodic"}, {"head": "periodic", "hands": "both"}]
+                {"head": "multihead", "minute_head": "periodic"}, {"head": "periodic", "hands": "both"},
+                {"head": "polar"}]
 REPRESENTATION_SETS = {"all": REPRESENTATIONS, "one_per_head": ONE_PER_HEAD}
 TABLE_COLUMNS = ["representation", "val_cse_mean", "test_cse_mean", "test_cse_median", "test_cse_p90", "test_within_1",
                  "test_within_5", "test_within_10", "test_hour_error_share", "parameters", "train_seconds",
@@ -55,16 +60,18 @@ def winner(rows: list[dict]) -> dict:
     return min(rows, key=lambda row: row["val_cse_mean"])
 
 
-def log_winner(rows: list[dict]) -> None:
+def log_winner(rows: list[dict], backbone: str) -> None:
     """Tag the winner and log the validation figure it won on, with its test figure for the report. The winner
     may be a second decoding of a network (a row "... (same network)"): the champion must be trained with that
-    decoding, so the tags name the winning row's head fields, not only its run."""
+    decoding, so the tags name the winning row's head fields, not only its run, and the backbone it started from
+    (`best_backbone_model_uri`: the comparison's, or "" for a network of its own)."""
     from models.time_heads import HeadSpec
 
     best = winner(rows)
     runs.log_metrics({"best_val_cse_mean": best["val_cse_mean"], "best_test_cse_mean": best["test_cse_mean"]})
     runs.set_tags({"best_representation": HeadSpec(**best["head_fields"]).label, "selected_on": "validation",
-                   "best_head": json.dumps(best["head_fields"]), "best_run_id": best["run_id"]})
+                   "best_head": json.dumps(best["head_fields"]), "best_run_id": best["run_id"],
+                   "best_backbone_model_uri": "" if own_network(best["head_fields"]) else backbone})
 
 
 def compare(args, representations: list[dict] | None = None) -> pd.DataFrame:
@@ -77,7 +84,8 @@ def compare(args, representations: list[dict] | None = None) -> pd.DataFrame:
                                "has none (use 80/10/10)")
     splits = load_clock_data(first)
     backbone_epochs = profile.backbone_epochs if args.backbone_epochs is None else args.backbone_epochs
-    backbone_epochs = 0 if first.backbone else backbone_epochs
+    if first.backbone or all(own_network(head) for head in representations):
+        backbone_epochs = 0
     from pipeline.clock.training import train_clock
 
     rows, backbone = [], first.backbone
@@ -92,7 +100,8 @@ def compare(args, representations: list[dict] | None = None) -> pd.DataFrame:
             runs.set_tags({"backbone_model_uri": backbone})
         for number, head in enumerate(representations, start=1):
             print(f"--- representation {number}/{len(representations)}: {head}", flush=True)
-            request = dataclasses.replace(request_from(args, head), log_model=False, backbone=backbone)
+            request = dataclasses.replace(request_from(args, head), log_model=False,
+                                          backbone="" if own_network(head) else backbone)
             with runs.start_run(EXPERIMENT, run_name=f"clock-{head['head']}", nested=True):
                 row = train_clock(request, splits)
             rows.append(row)
@@ -102,7 +111,7 @@ def compare(args, representations: list[dict] | None = None) -> pd.DataFrame:
         runs.log_figure(plots.grouped_bars(table, "representation", ["val_cse_mean", "test_cse_mean"],
                                            "minutes", "Mean common-sense error by label representation"),
                         "comparison.png")
-        log_winner(rows)
+        log_winner(rows, backbone)
     print(table.drop(columns=["run_id"]).to_string(index=False))
     return table
 

@@ -55,7 +55,9 @@ def best_head(compare_run_id: str) -> dict:
     if it had one, as the clock step's parameters."""
     tags = runs.get_run(compare_run_id).data.tags
     fields = json.loads(tags["best_head"])
-    return {**{name: str(fields[name]) for name in HEAD_FIELDS}, "backbone": tags.get("backbone_model_uri", "")}
+    # The winner's own backbone: the comparison's, or none for a network of its own (the polar reader).
+    backbone = tags.get("best_backbone_model_uri", tags.get("backbone_model_uri", ""))
+    return {**{name: str(fields[name]) for name in HEAD_FIELDS}, "backbone": backbone}
 
 
 def reference_folder(folder: str, image_size: int) -> str:

@@ -178,8 +178,9 @@ def clock_section(report: Report, compare_id: str) -> None:
                f"Same backbone, data ({size} px) and budget ({epochs} epochs at most) for every representation; "
                "errors are common-sense errors in minutes. The representations are ranked, and the champion's chosen, "
                "by the validation split; the test split only reports."
-               + (f" Every representation started from one backbone pretrained on where the dial's 12 and the "
-                  f"hands point (model `{compare.data.tags['backbone_model_uri']}`)."
+               + (f" Every representation but the polar reader (a network of its own) started from one backbone "
+                  f"pretrained on where the dial's 12 and the hands point (model "
+                  f"`{compare.data.tags['backbone_model_uri']}`)."
                   if compare.data.tags.get("backbone_model_uri") else ""), "")
     shown = table.assign(run_id=[f"`{r}`" for r in table["run_id"]])[
         ["representation", "val_cse_mean", "test_cse_mean", "test_cse_median", "test_cse_p90", "test_within_5",
