@@ -9,7 +9,7 @@ PROFILE ?= quick
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,ray]'
 	touch $@
 
 ## Set up, then run the whole study (the MLproject's main entry point) on the default store.

@@ -100,7 +100,7 @@ def demonstrate(services, workers_wanted: int, trials_per_worker: int, demos: li
                     states=(optuna.trial.TrialState.RUNNING,))
             except KeyError:
                 continue
-            victim = next((t for t in running if "worker" in t.user_attrs), None)
+            victim = next((t for t in running if "mlflow_run_id" in t.user_attrs), None)
         os.kill(int(victim.user_attrs["worker"].split(":")[1]), signal.SIGKILL)
         process.wait()
         print(json.dumps({"demo": "crash", "exit": process.returncode, "killed_trial": victim.number,

@@ -1,5 +1,6 @@
-"""PostgreSQL and the MLflow tracking server with basic auth, started by scripts/services.sh on free loopback ports,
-for the distributed tests and the benchmarks that need a server."""
+"""PostgreSQL and the MLflow tracking server with basic auth, started by scripts/services.sh on free ports (of
+loopback, or of a test's network namespace), for the distributed and network tests and the benchmarks that need a
+server."""
 from __future__ import annotations
 
 import os
@@ -38,26 +39,47 @@ def wait_for_http(url: str, process: subprocess.Popen, seconds: float = 120) -> 
 
 class LocalServices:
     """PostgreSQL and the MLflow tracking server with basic auth, as scripts/services.sh starts them in `folder`
-    on free loopback ports; what the script and a search worker need to reach them. Used by the distributed
-    tests and the benchmarks that need a server."""
+    on free ports of `host` (loopback unless told); what the script and a search worker need to reach them. Used
+    by the distributed and network tests and the benchmarks that need a server. `run_in` prefixes the script's
+    command (the network test's `ip netns exec NAME`)."""
 
     script = ROOT / "scripts" / "services.sh"
 
-    def __init__(self, folder: Path, db_password: str, admin: str, admin_password: str):
+    def __init__(self, folder: Path, db_password: str, admin: str, admin_password: str, host: str = "127.0.0.1",
+                 run_in: tuple[str, ...] = ()):
         self.folder, self.db_password, self.admin, self.admin_password = folder, db_password, admin, admin_password
+        self.host, self.run_in, self.tls = host, list(run_in), False
         self.pg_port, self.mlflow_port = free_port(), free_port()
-        self.script_env = {**os.environ, "SERVICES_DIR": str(folder), "PGPORT": str(self.pg_port),
-                           "MLFLOW_PORT": str(self.mlflow_port), "PIPELINE_DB_PASSWORD": db_password,
-                           "MLFLOW_AUTH_ADMIN_USERNAME": admin, "MLFLOW_AUTH_ADMIN_PASSWORD": admin_password,
+        self.script_env = {**os.environ, "SERVICES_DIR": str(folder), "SERVICES_HOST": host,
+                           "PGPORT": str(self.pg_port), "MLFLOW_PORT": str(self.mlflow_port),
+                           "PIPELINE_DB_PASSWORD": db_password, "MLFLOW_AUTH_ADMIN_USERNAME": admin,
+                           "MLFLOW_AUTH_ADMIN_PASSWORD": admin_password,
                            "MLFLOW": str(Path(sys.executable).parent / "mlflow")}
-        self.storage_url = f"postgresql://pipeline:{db_password}@127.0.0.1:{self.pg_port}/optuna"
-        self.tracking_uri = f"http://127.0.0.1:{self.mlflow_port}"
 
-    def start(self) -> subprocess.CompletedProcess:
-        return subprocess.run([str(self.script), "start", "--auth"], env=self.script_env, capture_output=True,
-                              text=True, timeout=300)
+    @property
+    def certificate(self) -> Path:
+        """Where scripts/services.sh keeps the certificate that clients check the servers against (with --tls)."""
+        return self.folder / "tls" / "server.crt"
+
+    @property
+    def storage_url(self) -> str:
+        """The Optuna storage with its password (and, with TLS, the certificate libpq checks the server by)."""
+        tls = f"?sslmode=verify-full&sslrootcert={self.certificate}" if self.tls else ""
+        return f"postgresql://pipeline:{self.db_password}@{self.host}:{self.pg_port}/optuna{tls}"
+
+    @property
+    def tracking_uri(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.mlflow_port}"
+
+    def start(self, *options: str, command: str = "start") -> subprocess.CompletedProcess:
+        """`scripts/services.sh start --auth OPTIONS` (or `start-postgres OPTIONS`), under `run_in`."""
+        self.tls = "--tls" in options
+        auth = ["--auth"] if command == "start" else []
+        return subprocess.run([*self.run_in, str(self.script), command, *auth, *options], env=self.script_env,
+                              capture_output=True, text=True, timeout=300)
 
     def stop(self) -> None:
+        # Stopping signals processes and needs no network: it runs outside `run_in`.
         subprocess.run([str(self.script), "stop"], env=self.script_env, capture_output=True, timeout=120)
 
     def env(self, **extra: str) -> dict[str, str]:
@@ -67,6 +89,8 @@ class LocalServices:
                     "MLFLOW_TRACKING_PASSWORD": self.admin_password, "OPTUNA_URL": self.storage_url,
                     "PIPELINE_DATA_DIR": str(self.folder / "data"),
                     "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
+        if self.tls:
+            env["MLFLOW_TRACKING_SERVER_CERT_PATH"] = str(self.certificate)
         env.update(extra)
         return env
 

@@ -93,7 +93,7 @@ def test_workers_fill_one_study_under_one_parent_run_even_when_one_is_killed_mid
                 states=(optuna.trial.TrialState.RUNNING,))
         except KeyError:
             continue
-        victim = next((t for t in running if "worker" in t.user_attrs), None)
+        victim = next((t for t in running if "mlflow_run_id" in t.user_attrs), None)
     assert victim is not None, "no trial was seen running"
     os.kill(int(victim.user_attrs["worker"].split(":")[1]), signal.SIGKILL)
     output = search.communicate(timeout=600)[0]
@@ -114,7 +114,8 @@ def test_workers_fill_one_study_under_one_parent_run_even_when_one_is_killed_mid
     trials = services.runs(f"tags.mlflow.parentRunId = '{parent.info.run_id}' and tags.step = 'search-trial'")
     assert sorted(int(r.data.tags["trial"]) for r in trials) == [t.number for t in study.trials]
     lost = services.client().get_run(victim.user_attrs["mlflow_run_id"])
-    assert lost.info.status == "FAILED" and "stopped beating" in lost.data.tags["lost"]
+    # Failed by the other worker when it stopped beating, or by the parent at once, its process being gone.
+    assert lost.info.status == "FAILED" and lost.data.tags["lost"].startswith(f"worker of trial {victim.number} ")
     assert {r.info.status for r in trials if r.info.run_id != lost.info.run_id} <= {"FINISHED", "KILLED"}
     assert not services.runs("attributes.status = 'RUNNING'")
 

@@ -15,7 +15,8 @@ from pipeline.search.study import make_pruner
 @dataclass(frozen=True)
 class SearchRequest:
     """One search of one family: its budget, its study (name and storage URL), the processed splits it reads, and
-    whether its trials run here or in `workers` processes (under `parent_run_id` when another machine started it)."""
+    whether its trials run here or in `workers` processes, local or Ray tasks (under `parent_run_id` when another
+    machine started it)."""
     family: str
     budget: SearchBudget
     storage: str
@@ -27,6 +28,16 @@ class SearchRequest:
     workers: int = 1
     heartbeat: int = HEARTBEAT_SECONDS
     parent_run_id: str = ""
+    launcher: str = "local"     # where workers run: "local" processes, or "ray" tasks on the cluster at ray_address
+    ray_address: str = ""
+    worker_cpus: float = 1.0    # each Ray task's request
+    worker_gpus: float = 0.0
+    refit_only: bool = False    # add no trials: wait for the study's running trials, then refit its top
+
+    @property
+    def in_workers(self) -> bool:
+        """Whether trials run in worker processes rather than in this one."""
+        return self.workers > 1 or self.launcher == "ray"
 
     @property
     def pruner_name(self) -> str:

@@ -1,6 +1,7 @@
 """The study: its storage opened safely, its sampler and pruner, its starting points queued, and what it found so far."""
 from __future__ import annotations
 
+import copy
 import math
 import time
 import warnings
@@ -17,13 +18,16 @@ from pipeline.search.storage import (
     open_storage,
     reporting_errors,
 )
-from pipeline.tracking import runs
+from pipeline.tracking import liveness, runs
 
 # The experiment of a search's parent run, its trials and its refits.
 EXPERIMENT = "task1-search"
 TOP_K = 3
 
 PRUNERS = ("median", "hyperband", "none")
+
+# How often a search waiting for the study's other workers looks again (at most; its heartbeat when shorter).
+SETTLE_POLL_SECONDS = 5
 
 # Random trials before TPE models the space: budgets here allow a few dozen trials, not hundreds.
 STARTUP_TRIALS = 6
@@ -70,17 +74,18 @@ def default_study_name(family: str, profile: str, seed: int) -> str:
 
 
 def open_study(name: str, storage_url: str, seed: int, pruner: optuna.pruners.BasePruner, family: str, *,
-               create: bool = True, heartbeat: int = HEARTBEAT_SECONDS) -> optuna.Study:
+               create: bool = True, heartbeat: int = HEARTBEAT_SECONDS, parallel: bool = False) -> optuna.Study:
     """Create the study (its first trials the starting points, Geron's reference network first), or load it to add
     trials; the sampler's seed moves on with the trials already run. Safe when several workers start at once on a
-    fresh database."""
+    fresh database. `parallel`: other workers sample beside this one, so TPE counts their running trials as bad
+    ones (Optuna's constant liar) rather than suggest the same region again."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with reporting_errors(storage_url), creation_lock(storage_url):
         storage = open_storage(storage_url, heartbeat, stale_trial_callback=requeue_lost_trial)
         if name not in optuna.get_all_study_names(storage):
             if not create:
                 raise InputError(None, f"study {name} does not exist in {masked(storage_url)}; "
-                                 "start the search without parent_run_id first")
+                                 "start the search without parent_run_id or refit_only first")
             offset = 0
         else:
             offset = len(optuna.load_study(study_name=name, storage=storage).trials)
@@ -88,7 +93,7 @@ def open_study(name: str, storage_url: str, seed: int, pruner: optuna.pruners.Ba
             # multivariate and group are "experimental" in Optuna 4 and the recommended TPE set-up all the same.
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             sampler = optuna.samplers.TPESampler(seed=seed + offset, multivariate=True, group=True,
-                                                 n_startup_trials=STARTUP_TRIALS)
+                                                 n_startup_trials=STARTUP_TRIALS, constant_liar=parallel)
         study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True,
                                     sampler=sampler, pruner=pruner)
         if create and not study.trials:
@@ -97,13 +102,39 @@ def open_study(name: str, storage_url: str, seed: int, pruner: optuna.pruners.Ba
         return study
 
 
-def requeue_lost_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    """A trial whose worker stopped beating (killed, machine lost): its MLflow run ends FAILED, and the same
-    configuration is queued again for the next free worker."""
+def requeue_lost_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial, why: str = "stopped beating") -> None:
+    """A trial whose worker died (killed, machine lost): its MLflow run ends FAILED, and the same configuration is
+    queued again for the next free worker (without the dead worker's name and run, which the retry would copy)."""
     if trial.user_attrs.get("mlflow_run_id"):
-        runs.end_lost_run(trial.user_attrs["mlflow_run_id"], f"worker of trial {trial.number} stopped beating")
+        runs.end_lost_run(trial.user_attrs["mlflow_run_id"], f"worker of trial {trial.number} {why}")
     print(f"trial {trial.number} lost its worker: failed, queued again", flush=True)
-    optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)(study, trial)
+    lost = copy.deepcopy(trial)
+    lost.user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in ("worker", "mlflow_run_id")}
+    optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)(study, lost)
+
+
+def fail_dead_trials(study: optuna.Study) -> None:
+    """Fail, and queue again, the running trials whose workers are dead: those that stopped beating (Optuna's
+    heartbeat, any machine), and, at once, those whose worker process on this machine is gone."""
+    with warnings.catch_warnings():
+        # Marked experimental in Optuna 4 like the heartbeats it reads (see storage.open_storage).
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        worker = trial.user_attrs.get("worker", "")
+        if not (worker and liveness.gone(worker)):
+            continue
+        try:
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+        except (ValueError, RuntimeError):
+            continue  # it finished, or another process failed it first
+        requeue_lost_trial(study, trial, f"is gone ({worker})")
+
+
+def queued_again(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Lost trials queued again that no worker has taken yet (starting points still queued are not among them)."""
+    return [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+            if "failed_trial" in t.system_attrs]
 
 
 def finished_trials(study: optuna.Study) -> int:
@@ -112,13 +143,35 @@ def finished_trials(study: optuna.Study) -> int:
                                                         optuna.trial.TrialState.PRUNED)))
 
 
-def fail_lost_trials(study: optuna.Study, heartbeat: int) -> None:
-    """Wait until trials left running by a killed worker miss their heartbeats, then fail and re-queue them."""
-    deadline = time.monotonic() + 4 * heartbeat + 5
-    while time.monotonic() < deadline and study.get_trials(deepcopy=False,
-                                                           states=(optuna.trial.TrialState.RUNNING,)):
-        time.sleep(heartbeat)
-        optuna.storages.fail_stale_trials(study)
+def settle(study: optuna.Study, objective, heartbeat: int) -> None:
+    """Wait until no trial of the study runs anywhere and no machine that joined it is still at work (other
+    machines' trials included), so that a refit sees every trial. Dead workers' trials are failed and queued again
+    meanwhile (`end_dead`); a lost trial queued again that no worker is left to take runs here."""
+    waited = False
+    while True:
+        end_dead(study)
+        running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        joined = runs.find_runs(f"tags.step = 'search-worker' and tags.study_name = '{study.study_name}' "
+                                "and attributes.status = 'RUNNING'")
+        if running or joined:
+            if not waited:
+                print(f"study {study.study_name}: waiting for {len(running)} running trial(s) and "
+                      f"{len(joined)} joined machine(s) before the refit", flush=True)
+            waited = True
+            time.sleep(min(heartbeat, SETTLE_POLL_SECONDS))
+            continue
+        queued = queued_again(study)
+        if not queued:
+            return
+        study.optimize(objective, n_trials=len(queued), gc_after_trial=True)
+
+
+def end_dead(study: optuna.Study) -> None:
+    """End what dead processes of this study left behind: their trials failed and queued again, their MLflow runs
+    (and the runs nested under them) FAILED."""
+    fail_dead_trials(study)
+    for run_id in runs.end_dead_runs(f"tags.study_name = '{study.study_name}'"):
+        print(f"study {study.study_name}: ended run {run_id} FAILED: the process that ran it is dead", flush=True)
 
 
 def top_trials(study: optuna.Study, k: int = TOP_K) -> list[optuna.trial.FrozenTrial]:

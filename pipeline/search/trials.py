@@ -5,8 +5,6 @@ on a wrong one) before TensorFlow loads.
 """
 from __future__ import annotations
 
-import os
-import socket
 from dataclasses import dataclass
 
 import keras
@@ -17,7 +15,7 @@ from optuna_integration import KerasPruningCallback
 from pipeline.config import SearchBudget
 from pipeline.search.space import REFERENCE, STARTING_POINTS, suggest
 from pipeline.search.study import EXPERIMENT
-from pipeline.tracking import runs
+from pipeline.tracking import liveness, runs
 from pipeline.training import (
     Fitted,
     MetricsToRun,
@@ -73,24 +71,28 @@ def trial_score(val_accuracies: list[float], best_epoch: bool) -> float:
     return max(finite) if finite else val_accuracies[-1]
 
 
-def objective_for(family: str, budget: SearchBudget, data, seed: int, parent_run_id: str | None = None):
+def objective_for(family: str, budget: SearchBudget, data, seed: int, parent_run_id: str | None = None,
+                  tags: dict[str, str] | None = None):
     """The trial function: ask for a config, train it briefly on part of the data, return validation accuracy
     (after its last epoch, or its best epoch's if the budget says so).
-    Its MLflow run nests under the active run, or under `parent_run_id` in a worker process."""
+    Its MLflow run nests under the active run, or under `parent_run_id` in a worker process, with `tags` besides
+    its own (a Ray worker's node)."""
     x_train, y_train = subset(data.train.x, data.train.y, budget.train_fraction)
     x_val, y_val = subset(data.validation.x, data.validation.y, limit=budget.validation_limit)
 
     def objective(trial: optuna.Trial) -> float:
+        # The process that runs the trial (host:pid:start): a search starting on this machine fails the trial at
+        # once if that process is gone.
+        trial.set_user_attr("worker", liveness.this_process())
         config = suggest(trial, family)
         reference = trial.number == 0 and config == REFERENCE[family]
         with runs.start_run(EXPERIMENT, run_name=f"{family}-trial-{trial.number}", nested=True,
                             parent_run_id=parent_run_id,
                             tags={"step": "search-trial", "family": family, "trial": trial.number,
-                                  "reference": reference,
-                                  "starting_point": config in STARTING_POINTS[family]},
+                                  "study_name": trial.study.study_name, "reference": reference,
+                                  "starting_point": config in STARTING_POINTS[family], **(tags or {})},
                             killed_by=(optuna.TrialPruned,)) as run:
             trial.set_user_attr("mlflow_run_id", run.info.run_id)
-            trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
             runs.log_params({**config, "trial": trial.number, "epochs": budget.epochs,
                              "train_images": len(y_train)})
             start_fresh(seed + trial.number)

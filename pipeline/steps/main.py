@@ -79,6 +79,9 @@ def study(profile_name: str, seed: int, fashion_mnist_dir: str = "", cifar10_pat
     progress = Progress()
     common = {"profile": profile.name, "seed": seed}
     with runs.start_run(EXPERIMENT, run_name=f"study-{profile.name}", tags={"step": "main"}) as run:
+        # A study killed mid-way (kill -9, a machine lost) left its runs RUNNING: end them before reusing steps.
+        for lost in runs.end_dead_runs("", [run.info.experiment_id]):
+            progress.say(f"ended run {lost} FAILED: the process that ran it is dead")
         runs.log_params({**common, "fashion_mnist_dir": fashion_mnist_dir, "cifar10_path": cifar10_path,
                          "clock_source": clock_source, "champion_epochs": champion_epochs, "force": force,
                          "clock_reference": clock_reference or "none"})

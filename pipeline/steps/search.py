@@ -2,12 +2,15 @@
 
     python -m pipeline.steps.search --family cnn --profile quick [--n-trials N] [--study-name NAME]
 
-Trials train on part of the training split and are judged on the validation split; the top 3 are then refit on
-the training split with early stopping, and only those refits meet the test split, once.
+Trials train on part of the training split and are judged on the validation split; once no trial of the study runs
+anywhere, the top 3 are refit on the training split with early stopping, and only those refits meet the test split,
+once. Trials run here, in local worker processes (`--workers N`) or in Ray tasks (`--launcher ray`); other machines
+join with `--parent-run-id`; `--refit-only` refits a study that others filled.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from pathlib import Path
 
@@ -18,6 +21,7 @@ from pipeline import cli, plots
 from pipeline.config import PROFILES, get_profile
 from pipeline.datasets.splits import Splits, processed_dir, read_splits
 from pipeline.errors import InputError, StepFailed
+from pipeline.search import ray_launcher, terms
 from pipeline.search.request import SearchRequest
 from pipeline.search.space import space_table
 from pipeline.search.storage import HEARTBEAT_SECONDS, masked, resolve
@@ -26,15 +30,18 @@ from pipeline.search.study import (
     PRUNERS,
     StartingPoint,
     default_study_name,
-    fail_lost_trials,
+    end_dead,
     finished_trials,
     open_study,
     param_importances,
+    settle,
     starting_points,
     top_trials,
 )
 from pipeline.search.workers import run_workers
 from pipeline.tracking import registry, runs
+
+LAUNCHERS = ("local", "ray")
 
 
 def log_study(study: optuna.Study, family: str) -> None:
@@ -48,16 +55,20 @@ def log_study(study: optuna.Study, family: str) -> None:
 
 
 def search(request: SearchRequest) -> list[dict]:
-    """Run the search (in this process, or in worker processes) and the refits of its top configurations, inside
-    one parent run; returns top_configs."""
+    """Run the search (in this process, or in worker processes) and, once no trial of the study runs anywhere, the
+    refits of its top configurations, inside one parent run; returns top_configs."""
     data = read_splits(request.data_dir)
     started = time.perf_counter()
     family = request.family
-    # Opened before the run starts: a storage that cannot be reached leaves no failed run behind.
+    here = join_terms(request, data)
+    # The Ray cluster and the storage are checked before the run starts: a wrong one leaves no failed run behind.
+    prepare_launcher(request, here)
     study = open_study(request.study_name, request.storage, request.seed, request.study_pruner(), family,
-                       heartbeat=request.heartbeat)
+                       create=not request.refit_only, heartbeat=request.heartbeat, parallel=request.in_workers)
+    end_dead(study)
     with runs.start_run(EXPERIMENT, run_name=f"search-{family}",
-                        tags={"step": "search", "family": family, "study_name": request.study_name}):
+                        tags={"step": "search", "family": family, "study_name": request.study_name,
+                              terms.TAG: json.dumps(here), "refit_only": request.refit_only}):
         log_request(request, data)
         states = add_trials(study, request, data, started)
         best_trials = top_trials(study)
@@ -74,43 +85,64 @@ def search(request: SearchRequest) -> list[dict]:
     return entries
 
 
+def join_terms(request: SearchRequest, data: Splits) -> dict[str, str]:
+    """What a machine joining this search must share with it (`terms`)."""
+    return terms.join_terms(request.study_name, request.family, request.pruner_name, request.budget, data.manifest)
+
+
+def prepare_launcher(request: SearchRequest, here: dict[str, str]) -> None:
+    """For Ray workers: attach to the cluster and check that each node can run them, before anything starts."""
+    if request.launcher == "ray":
+        ray_launcher.connect(request.ray_address)
+        ray_launcher.check_nodes(request, here)
+
+
+def start_workers(request: SearchRequest, parent_run_id: str) -> list[int]:
+    """Run the request's workers (local processes or Ray tasks) under `parent_run_id`; returns their exit codes."""
+    if request.launcher == "ray":
+        return ray_launcher.run_workers(request, parent_run_id, runs.configure())
+    return run_workers(request, parent_run_id)
+
+
 def log_request(request: SearchRequest, data: Splits) -> None:
     """The search's parameters (storage password masked) and the splits it reads, as dataset inputs."""
     runs.log_params({"family": request.family, "profile": request.profile, "study": request.study_name,
                      "optuna_storage": masked(request.storage), "seed": request.seed,
-                     "pruner": request.pruner_name, "workers": request.workers, "data_dir": str(request.data_dir),
-                     "budget": dataclasses.asdict(request.budget)})
+                     "pruner": request.pruner_name, "workers": request.workers, "launcher": request.launcher,
+                     "data_dir": str(request.data_dir), "budget": dataclasses.asdict(request.budget)})
     runs.log_splits(data)
 
 
 def add_trials(study: optuna.Study, request: SearchRequest, data: Splits, started: float) -> list:
-    """Add the budget's trials, here or in worker processes; returns the states of the trials this search ran."""
+    """Add the budget's trials (none when refit_only), here or in worker processes, then wait until no trial of the
+    study runs anywhere; returns the states of the trials added meanwhile."""
     from pipeline.search import trials
 
     # Trials queued and not yet run (a new study's starting points, a lost trial queued again) are added here.
     before = len(study.trials) - len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
     objective = trials.objective_for(request.family, request.budget, data, request.seed)
-    if request.workers > 1:
+    if request.in_workers and not request.refit_only:
         add_trials_in_workers(study, request, objective, started)
-    else:
+    elif not request.refit_only:
         study.optimize(objective, n_trials=request.budget.n_trials, timeout=request.budget.timeout,
                        gc_after_trial=True)
+    settle(study, objective, request.heartbeat)
     return [t.state for t in study.trials[before:]]
 
 
 def add_trials_in_workers(study: optuna.Study, request: SearchRequest, objective, started: float) -> None:
-    """Let worker processes add the trials under this run; if any of them failed, fail their lost trials and add
-    what is missing here, within what is left of the budget's time."""
+    """Let worker processes add the trials under this run; if any of them failed, wait for their lost trials to be
+    failed and run again, and add what is still missing here, within what is left of the budget's time."""
     target = finished_trials(study) + request.budget.n_trials
     family, parent_run_id = request.family, runs.active_run_id()
-    print(f"search {family}: {request.workers} workers join study {request.study_name} under parent run "
-          f"{parent_run_id}", flush=True)
-    codes = run_workers(request, parent_run_id)
+    print(f"search {family}: {request.workers} {request.launcher} workers join study {request.study_name} under "
+          f"parent run {parent_run_id}", flush=True)
+    codes = start_workers(request, parent_run_id)
     if not any(codes):
         return
     print(f"search {family}: worker exit codes {codes}; failing their lost trials and adding what is missing here",
           flush=True)
-    fail_lost_trials(study, request.heartbeat)
+    settle(study, objective, request.heartbeat)
     missing = target - finished_trials(study)
     remaining = request.budget.timeout - (time.perf_counter() - started)
     if missing > 0 and remaining > 0:
@@ -205,7 +237,15 @@ def build_parser():
                                                  "holding the URL (default: $PIPELINE_OPTUNA_STORAGE, then "
                                                  "sqlite:///data/optuna.db)")
     p.add_argument("--workers", type=cli.whole, default=1,
-                   help="worker processes on this machine (default 1: trials run in this process)")
+                   help="worker processes (default 1: with the local launcher, trials run in this process)")
+    p.add_argument("--launcher", default="local", choices=LAUNCHERS,
+                   help="where workers run: local processes on this machine, or ray tasks on the cluster at "
+                        "--ray-address (pip install '.[ray]')")
+    p.add_argument("--ray-address", default="", help="the Ray cluster's address, HOST:PORT or ray://HOST:PORT")
+    p.add_argument("--worker-cpus", type=float, default=1.0, help="CPUs each Ray worker task asks for")
+    p.add_argument("--worker-gpus", type=float, default=0.0, help="GPUs each Ray worker task asks for")
+    p.add_argument("--refit-only", type=cli.boolean, default=False,
+                   help="add no trials: wait until no trial of the study runs, then refit its top configurations")
     p.add_argument("--parent-run-id", default="", help="join the running search with this parent run (another "
                                                        "machine started it): add trials only, no refits")
     p.add_argument("--heartbeat", type=cli.whole, default=HEARTBEAT_SECONDS,
@@ -225,8 +265,7 @@ def request_from(args) -> SearchRequest:
     budget = dataclasses.replace(get_profile(args.profile).search[args.family],
                                  **{k: v for k, v in overrides.items() if v is not None})
     storage = resolve(args.storage)
-    if args.workers < 1:
-        raise InputError(None, f"workers must be at least 1, got {args.workers}")
+    check_workers(args)
     if budget.repeats < 1:
         raise InputError(None, f"repeats must be at least 1, got {budget.repeats}")
     return SearchRequest(
@@ -234,7 +273,23 @@ def request_from(args) -> SearchRequest:
         study_name=args.study_name or default_study_name(args.family, args.profile, args.seed),
         data_dir=Path(args.data) if args.data else processed_dir("fashion_mnist", f"seed{args.seed}"),
         profile=args.profile, seed=args.seed, pruner=args.pruner, workers=args.workers, heartbeat=args.heartbeat,
-        parent_run_id=args.parent_run_id)
+        parent_run_id=args.parent_run_id, launcher=args.launcher, ray_address=args.ray_address,
+        worker_cpus=args.worker_cpus, worker_gpus=args.worker_gpus, refit_only=args.refit_only)
+
+
+def check_workers(args) -> None:
+    """Refuse worker settings that cannot work, in one line."""
+    if args.workers < 1:
+        raise InputError(None, f"workers must be at least 1, got {args.workers}")
+    if args.launcher == "ray":
+        if not args.ray_address:
+            raise InputError(None, "launcher ray needs ray_address, the cluster's HOST:PORT")
+        ray_launcher.host_and_port(args.ray_address)
+        if args.worker_cpus < 0 or args.worker_gpus < 0 or args.worker_cpus + args.worker_gpus == 0:
+            raise InputError(None, "a Ray worker asks for some CPUs or GPUs: worker_cpus and worker_gpus are at "
+                             f"least 0 and not both 0, got {args.worker_cpus} and {args.worker_gpus}")
+    if args.refit_only and args.parent_run_id:
+        raise InputError(None, "refit_only starts its own parent run: leave parent_run_id empty")
 
 
 def run(args) -> list[dict]:
@@ -243,17 +298,23 @@ def run(args) -> list[dict]:
 
 
 def join(request: SearchRequest) -> list[dict]:
-    """Another machine's share of a running search: worker processes add trials under its parent run. This
-    machine's own run (a `search-worker` run under the same parent) records what it contributed."""
-    read_splits(request.data_dir)  # bad data stops here, before any worker starts
-    open_study(request.study_name, request.storage, request.seed, request.study_pruner(), request.family,
-               create=False, heartbeat=request.heartbeat)
+    """Another machine's share of a running search: worker processes add trials under its parent run, once this
+    machine's study, family, pruner, trial budget, data and code are found to be the parent's. This machine's own
+    run (a `search-worker` run under the same parent) records what it contributed."""
+    data = read_splits(request.data_dir)  # bad data stops here, before any worker starts
+    study = open_study(request.study_name, request.storage, request.seed, request.study_pruner(), request.family,
+                       create=False, heartbeat=request.heartbeat, parallel=True)
+    here = join_terms(request, data)
+    terms.check(here, request.parent_run_id)
+    prepare_launcher(request, here)
+    end_dead(study)
     with runs.start_run(EXPERIMENT, run_name=f"search-{request.family}-workers",
                         tags={"step": "search-worker", "family": request.family, "study_name": request.study_name,
                               "mlflow.parentRunId": request.parent_run_id}):
         runs.log_params({"family": request.family, "study": request.study_name, "workers": request.workers,
-                         "optuna_storage": masked(request.storage), "n_trials": request.budget.n_trials})
-        codes = run_workers(request, request.parent_run_id)
+                         "launcher": request.launcher, "optuna_storage": masked(request.storage),
+                         "n_trials": request.budget.n_trials})
+        codes = start_workers(request, request.parent_run_id)
         runs.set_tags({"worker_exit_codes": codes})
     if any(codes):
         raise StepFailed(f"worker exit codes {codes}: their lost trials are re-queued for the other workers")

@@ -15,6 +15,7 @@ import numpy as np
 
 from pipeline import config
 from pipeline.redaction import redact
+from pipeline.tracking import liveness
 
 # MLflow refuses parameter values longer than this.
 MAX_PARAM_CHARS = 6000
@@ -139,11 +140,12 @@ def start_run(default_experiment: str, run_name: str | None = None, *, nested: b
 
     The experiment is the parent's when nesting, $MLFLOW_EXPERIMENT_NAME/ID when set (as `mlflow run`
     sets them), else `default_experiment`. The run ends FINISHED, or KILLED when one of `killed_by` (or an
-    interrupt) escapes, or FAILED on any other exception.
+    interrupt) escapes, or FAILED on any other exception. While open it carries this process and its heartbeat
+    (`liveness`), so a run this process leaves behind when killed is ended by the next search or main.
     """
     configure()
     # Tag values are strings on the wire (a tracking server refuses others).
-    tags = {key: redact(str(value)) for key, value in (tags or {}).items()}
+    tags = {key: redact(str(value)) for key, value in (tags or {}).items()} | liveness.first_tags()
     kwargs: dict[str, Any] = {"run_name": run_name, "tags": tags}
     parent = mlflow.active_run()
     if parent_run_id and parent is None:
@@ -159,8 +161,9 @@ def start_run(default_experiment: str, run_name: str | None = None, *, nested: b
     run = mlflow.start_run(**kwargs)
     if parent is None and not parent_run_id:
         mark_model_training(run.info.experiment_id)
-    if tags:
+    if "run_id" in kwargs:
         mlflow.set_tags(dict(tags))  # start_run ignores tags when it resumes a run
+    liveness.hold(run.info.run_id)
     try:
         yield run
     except (KeyboardInterrupt, *killed_by):
@@ -171,14 +174,46 @@ def start_run(default_experiment: str, run_name: str | None = None, *, nested: b
         raise
     else:
         mlflow.end_run("FINISHED")
+    finally:
+        liveness.release(run.info.run_id)
 
 
-def end_lost_run(run_id: str, why: str) -> None:
-    """End a run whose process died without ending it (killed, machine lost): FAILED, with the reason."""
+def end_lost_run(run_id: str, why: str) -> bool:
+    """End a run whose process died without ending it (killed, machine lost): FAILED, with the reason. False when
+    the run had ended already."""
     client = mlflow.MlflowClient()
-    if client.get_run(run_id).info.status == "RUNNING":
-        client.set_tag(run_id, "lost", why)
-        client.set_terminated(run_id, "FAILED")
+    if client.get_run(run_id).info.status != "RUNNING":
+        return False
+    client.set_tag(run_id, "lost", why)
+    client.set_terminated(run_id, "FAILED")
+    return True
+
+
+def end_dead_runs(filter_string: str, experiment_ids: list[str] | None = None) -> list[str]:
+    """End FAILED the RUNNING runs matching `filter_string` (in `experiment_ids`, or in all experiments) whose
+    process is dead, and the dead runs nested under them, each tagged `lost` with why; returns their ids."""
+    running = " and ".join(f for f in (filter_string, "attributes.status = 'RUNNING'") if f)
+    ended = []
+    for run in find_runs(running, experiment_ids, max_results=1000):
+        why = dead_because(run)
+        if why and end_lost_run(run.info.run_id, why):
+            ended.append(run.info.run_id)
+            ended += end_dead_runs(f"tags.mlflow.parentRunId = '{run.info.run_id}'", [run.info.experiment_id])
+    return ended
+
+
+def dead_because(run: mlflow.entities.Run) -> str:
+    """Why a RUNNING run's process is dead, '' when it may be alive (`liveness.why_dead`). A run that no process has
+    taken up yet (one `mlflow run` created for a step that is still starting) lives as long as the run that
+    launched it."""
+    tags, parent_id = run.data.tags, run.data.tags.get("mlflow.parentRunId")
+    if liveness.PROCESS_TAG in tags or not parent_id:
+        return liveness.why_dead(tags, run.info.start_time)
+    parent = run_or_none(parent_id)
+    if parent is None or parent.info.status != "RUNNING":
+        return "it never started, and the run that launched it has ended"
+    why = dead_because(parent)
+    return f"it never started, and the run that launched it is dead ({why})" if why else ""
 
 
 def active_run_id() -> str:
@@ -296,6 +331,17 @@ def get_run(run_id: str) -> mlflow.entities.Run:
     """A run by id."""
     configure()
     return mlflow.get_run(run_id)
+
+
+def run_or_none(run_id: str) -> mlflow.entities.Run | None:
+    """A run by id, or None when the store has no such run."""
+    configure()
+    try:
+        return mlflow.get_run(run_id)
+    except mlflow.exceptions.MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise
 
 
 def load_json_artifact(run_id: str, artifact_file: str) -> Any:
