@@ -57,7 +57,9 @@ def connect(address: str) -> None:
 
     import ray
 
-    ray.init(address=address, logging_level=logging.ERROR, log_to_driver=True)
+    # Ray's own log lines (a raylet's complaints, every worker's output) stay in the cluster's log files: this
+    # process prints each worker's output when its task ends (run_worker), and bad input stays one line.
+    ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
 
 
 def node_terms(study: str, family: str, pruner: str, budget_json: str, data_dir: str) -> dict[str, str]:
@@ -110,16 +112,18 @@ def last_line(error: BaseException) -> str:
     return lines[-1] if lines else type(error).__name__
 
 
-def run_worker(arguments: list[str], env: dict[str, str]) -> int:
+def run_worker(arguments: list[str], env: dict[str, str]) -> tuple[int, str]:
     """One Ray task: a search worker as a child process of this Ray worker, told to die with it and which node it
-    runs on; its exit code."""
+    runs on; its exit code and its output."""
     import ray
 
     environment = {**os.environ, **env}
     environment.pop("MLFLOW_RUN_ID", None)
     command = [sys.executable, "-m", "pipeline.search.workers", *arguments, "--parent-pid", str(os.getpid()),
                "--ray-node", ray.get_runtime_context().get_node_id()]
-    return subprocess.run(command, env=environment, check=False).returncode
+    done = subprocess.run(command, env=environment, check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+    return done.returncode, done.stdout
 
 
 def run_workers(request: SearchRequest, parent_run_id: str, tracking_uri: str) -> list[int]:
@@ -147,11 +151,13 @@ def run_workers(request: SearchRequest, parent_run_id: str, tracking_uri: str) -
 
 
 def exit_code(task) -> int:
-    """A worker task's exit code, or -1 (said in one line) when Ray lost the task."""
+    """A worker task's exit code, its output printed, or -1 (said in one line) when Ray lost the task."""
     import ray
 
     try:
-        return ray.get(task)
+        code, output = ray.get(task)
+        print(output, end="", flush=True)
+        return code
     except ray.exceptions.RayError as exc:
         print(f"a Ray worker task was lost: {last_line(exc)}", flush=True)
         return -1
